@@ -1,0 +1,220 @@
+/**
+ * Merges received row states into the local database and writes the result into the app's own
+ * tables, so the running app reads it on its next query.
+ *
+ * One bad row never blocks the rest: a row that violates a local constraint (UNIQUE, NOT NULL,
+ * CHECK), targets a table this site does not have, or points at a parent that has not arrived,
+ * is parked (its state kept in the version row with the reason) and retried later; the batch
+ * goes on. Parked rows are still forwarded to other peers, so A ↔ B ↔ C converges even when B
+ * cannot hold a row itself.
+ */
+import { observe, stampHlc } from "../clock/hlc.js";
+import { quoteIdent } from "../sql/ident.js";
+import type { TableInfo } from "../sql/reflect.js";
+import type { ApplyResult, RowChange } from "../wire/database.js";
+import { originKey, pkArgs } from "./identity.js";
+import { readLocalValues } from "./local-values.js";
+import type { Meta } from "./meta.js";
+import { query, type Arg, type SqlExec, type Stmt } from "./port.js";
+import { isAlive, maxStampOf, mergeStates, stateKey, type RowState } from "./row-state.js";
+import type { Schema } from "./schema.js";
+import { decodeVal, type Val } from "./values.js";
+import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, versionKey, versionRowsByGid, type VersionRow } from "./version-rows.js";
+
+interface Group {
+  stmts: Stmt[];
+  park(reason: string): Stmt[];
+}
+
+/** Rows parked earlier are retried this many at a time, when something arrived that may unblock them. */
+const PARKED_RETRY = 100;
+
+/**
+ * Applies a batch inside the caller's write transaction. `retry` adds rows whose values had no
+ * home before (parked rows; rows of tables that just changed shape) to be placed again.
+ */
+export async function applyChanges(tx: SqlExec, schema: Schema, meta: Meta, incoming: RowChange[], retry: { parked: boolean; tables: string[] }): Promise<ApplyResult> {
+  // Duplicates inside one batch merge first: the result is the same as applying them one by one.
+  const wanted = new Map<string, RowChange>();
+  for (const ch of incoming) {
+    const key = versionKey(ch.t, ch.g);
+    const prev = wanted.get(key);
+    wanted.set(key, prev ? { ...ch, s: mergeStates(prev.s, ch.s) } : ch);
+  }
+
+  const existing = new Map<string, VersionRow>();
+  const byTable = new Map<string, string[]>();
+  for (const ch of wanted.values()) byTable.set(ch.t, [...(byTable.get(ch.t) ?? []), ch.g]);
+  for (const [tbl, gids] of byTable) for (const v of await versionRowsByGid(tx, tbl, gids)) existing.set(versionKey(v.tbl, v.gid), v);
+
+  const forced = new Set<string>();
+  const again = retry.parked ? (await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE why IS NOT NULL LIMIT ?`, [PARKED_RETRY])).map(parseVersionRow) : [];
+  for (const tbl of retry.tables) {
+    again.push(...(await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND x IS NOT NULL`, [tbl])).map(parseVersionRow));
+  }
+  for (const v of again) {
+    const key = versionKey(v.tbl, v.gid);
+    existing.set(key, v);
+    forced.add(key);
+    if (!wanted.has(key)) wanted.set(key, { t: v.tbl, g: v.gid, s: stateOf(v, null) });
+  }
+
+  const present = await presentValues(tx, schema, [...existing.values()]);
+  const result: ApplyResult = { applied: 0, unchanged: 0, parked: 0 };
+  const planned: { ch: RowChange; merged: RowState; ev: VersionRow | undefined; vals: Record<string, Val> | undefined }[] = [];
+  for (const [key, ch] of wanted) {
+    meta.hlc = observe(meta.hlc, stampHlc(maxStampOf(ch.s)));
+    const ev = existing.get(key);
+    const vals = ev ? present.get(key) : undefined;
+    const local = ev ? stateOf(ev, ev.why === null ? (vals ?? null) : null) : null;
+    const merged = local ? mergeStates(local, ch.s) : ch.s;
+    if (local && !forced.has(key) && stateKey(merged) === stateKey(local)) {
+      result.unchanged++;
+      continue;
+    }
+    planned.push({ ch, merged, ev, vals });
+  }
+
+  // Parents first, so a child written in this batch finds its parent's local key.
+  const rank = new Map(schema.order.map((t, i) => [t.name, i]));
+  planned.sort((a, b) => (rank.get(a.ch.t) ?? -1) - (rank.get(b.ch.t) ?? -1));
+  const known = await knownParents(tx, planned.map((p) => p.merged));
+  for (const p of planned) if (isAlive(p.merged) && schema.tables.has(p.ch.t)) known.add(versionKey(p.ch.t, p.ch.g));
+
+  const groups = planned.map((p) => planRow(schema, meta, p.ch, p.merged, p.ev, p.vals !== undefined, known));
+  result.applied = planned.length;
+  const parkedNow = planned.filter((_, i) => groups[i]!.parkedAlready).length;
+  const failed = await execGroups(tx, groups.map((g) => g.group));
+  result.parked = parkedNow + failed;
+  result.applied -= result.parked;
+  return result;
+}
+
+/** Values of the existing rows that are physically in their table, by version key. */
+async function presentValues(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<Map<string, Record<string, Val>>> {
+  const out = new Map<string, Record<string, Val>>();
+  const byTable = new Map<string, VersionRow[]>();
+  for (const v of rows) if (v.lk !== null && schema.tables.has(v.tbl)) byTable.set(v.tbl, [...(byTable.get(v.tbl) ?? []), v]);
+  for (const [tbl, vs] of byTable) {
+    const vals = await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!));
+    for (const v of vs) {
+      const found = vals.get(String(v.lk));
+      if (found) out.set(versionKey(v.tbl, v.gid), found);
+    }
+  }
+  return out;
+}
+
+/** Parent rows that referenced identities already have a local key for. */
+async function knownParents(tx: SqlExec, states: RowState[]): Promise<Set<string>> {
+  const byParent = new Map<string, string[]>();
+  for (const s of states) {
+    for (const v of Object.values(s.vals)) {
+      if (v !== null && typeof v === "object" && "r" in v) byParent.set(v.t, [...(byParent.get(v.t) ?? []), v.r]);
+    }
+  }
+  const known = new Set<string>();
+  for (const [tbl, gids] of byParent) {
+    for (const v of await versionRowsByGid(tx, tbl, gids)) if (v.lk !== null) known.add(versionKey(v.tbl, v.gid));
+  }
+  return known;
+}
+
+function planRow(
+  schema: Schema,
+  meta: Meta,
+  ch: RowChange,
+  merged: RowState,
+  ev: VersionRow | undefined,
+  present: boolean,
+  known: Set<string>,
+): { group: Group; parkedAlready: boolean } {
+  const t = schema.tables.get(ch.t);
+  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq: ++meta.seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null };
+  const parkAs = (reason: string): Stmt[] => [upsertVersionStmt({ ...v, x: merged.vals, why: reason })];
+  const group = (stmts: Stmt[]): { group: Group; parkedAlready: boolean } => ({ group: { stmts, park: parkAs }, parkedAlready: false });
+  const parked = (reason: string): { group: Group; parkedAlready: boolean } => ({ group: { stmts: parkAs(reason), park: parkAs }, parkedAlready: true });
+
+  if (!t) return parked(`table ${JSON.stringify(ch.t)} does not exist on this site yet`);
+  const where = keyWhere(t, v.lk);
+  if (!isAlive(merged)) {
+    const stmts = present && where ? [{ sql: `DELETE FROM ${quoteIdent(t.name)} WHERE ${where.sql}`, args: where.args }] : [];
+    return group([...stmts, upsertVersionStmt({ ...v, x: merged.vals })]);
+  }
+
+  const local = new Set(t.cols.map((c) => c.name));
+  const sets: { col: string; sql: string; args: Arg[] }[] = [];
+  for (const [col, val] of Object.entries(merged.vals)) {
+    if (!local.has(col)) {
+      v.x[col] = val;
+      continue;
+    }
+    if (val !== null && typeof val === "object" && "r" in val) {
+      if (!known.has(versionKey(val.t, val.r))) return parked(`waiting for row ${val.r} of table ${JSON.stringify(val.t)}`);
+      sets.push({ col, sql: "(SELECT lk FROM _scoutsync_rows WHERE tbl = ? AND gid = ?)", args: [val.t, val.r] });
+    } else {
+      sets.push({ col, sql: "?", args: [decodeVal(val)] });
+    }
+  }
+
+  const tbl = quoteIdent(t.name);
+  if (present && where) {
+    const stmts: Stmt[] = [];
+    const assign = sets.filter((s) => !(t.identity.kind === "pk" && t.identity.pkCols.includes(s.col)));
+    if (assign.length) {
+      stmts.push({
+        sql: `UPDATE ${tbl} SET ${assign.map((s) => `${quoteIdent(s.col)} = ${s.sql}`).join(", ")} WHERE ${where.sql}`,
+        args: [...assign.flatMap((s) => s.args), ...where.args],
+      });
+    }
+    return group([...stmts, upsertVersionStmt(v)]);
+  }
+
+  const cols = sets.map((s) => quoteIdent(s.col));
+  const exprs = sets.map((s) => s.sql);
+  const args = sets.flatMap((s) => s.args);
+  if (t.identity.kind === "pk") {
+    v.lk = ch.g;
+    const insert: Stmt = { sql: `INSERT INTO ${tbl} (${cols.join(", ")}) VALUES (${exprs.join(", ")})`, args };
+    return group([insert, upsertVersionStmt(v)]);
+  }
+  // A rowid row keeps its local key if it had one, else takes its origin key when free here.
+  const preferred = typeof v.lk === "bigint" ? v.lk : originKey(ch.g);
+  const rowidExpr = `CASE WHEN ? IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${tbl} WHERE rowid = ?) THEN ? END`;
+  const insert: Stmt = {
+    sql: `INSERT INTO ${tbl} (rowid${cols.length ? ", " + cols.join(", ") : ""}) VALUES (${rowidExpr}${exprs.length ? ", " + exprs.join(", ") : ""})`,
+    args: [preferred, preferred, preferred, ...args],
+  };
+  return group([insert, upsertVersionStmt(v, "last_insert_rowid()")]);
+}
+
+function keyWhere(t: TableInfo, lk: bigint | string | null): { sql: string; args: Arg[] } | null {
+  if (lk === null) return null;
+  if (t.identity.kind === "rowid") return { sql: "rowid = ?", args: [lk] };
+  return { sql: t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND "), args: pkArgs(String(lk)) };
+}
+
+/** Constraint and schema errors park the row; anything else (connection lost) aborts the whole transaction. */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  const msg = err instanceof Error ? err.message : String(err);
+  return (typeof code === "string" && /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|ERROR)/.test(code)) || /constraint|datatype mismatch|no such column|has no column/i.test(msg);
+}
+
+/** Runs the groups together; when that fails, halves until the failing rows are found and parked. */
+async function execGroups(tx: SqlExec, groups: Group[]): Promise<number> {
+  if (groups.length === 0) return 0;
+  try {
+    await tx.batch([{ sql: "SAVEPOINT scoutsync_apply" }, ...groups.flatMap((g) => g.stmts), { sql: "RELEASE scoutsync_apply" }]);
+    return 0;
+  } catch (err) {
+    await tx.batch([{ sql: "ROLLBACK TO scoutsync_apply" }, { sql: "RELEASE scoutsync_apply" }]);
+    if (!isRowError(err)) throw err;
+    if (groups.length === 1) {
+      await tx.batch(groups[0]!.park(err instanceof Error ? err.message : String(err)));
+      return 1;
+    }
+    const mid = groups.length >> 1;
+    return (await execGroups(tx, groups.slice(0, mid))) + (await execGroups(tx, groups.slice(mid)));
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Turns the capture log (written by triggers, for writes by any process) into version rows:
+ * assigns each write its HLC stamp, in log order, and bumps the change sequence of every row it
+ * touched. Runs inside the write transaction that also applies received changes, so a received
+ * change is always merged against the newest local write.
+ */
+import { stamp, tick, type Stamp } from "../clock/hlc.js";
+import type { TableInfo } from "../sql/reflect.js";
+import { OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
+import { pkGid, rowGid } from "./identity.js";
+import { readLocalValues } from "./local-values.js";
+import type { Meta } from "./meta.js";
+import { int, query, textOrNull, type Arg, type SqlExec, type Stmt } from "./port.js";
+import type { EngineContext, Schema } from "./schema.js";
+import { decodeTypedList, type SqlValue, type Val } from "./values.js";
+import { colStamp, normalize } from "./row-state.js";
+import { upsertVersionStmt, versionKey, versionRowsByGid, versionRowsByLk, type VersionRow } from "./version-rows.js";
+
+interface LogEntry {
+  id: number;
+  tbl: string;
+  op: number;
+  k: SqlValue;
+  k0: SqlValue;
+  ms: number;
+  cols: string | null;
+  vals: string | null;
+}
+
+const PAGE = 2000;
+
+/** Captures up to `maxPages` pages of the log. Returns how many log entries were processed. */
+export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, maxPages = 50): Promise<number> {
+  let total = 0;
+  for (let page = 0; page < maxPages; page++) {
+    const rows = await query(tx, "SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ?", [PAGE]);
+    if (rows.length === 0) break;
+    const entries: LogEntry[] = rows.map((r) => ({
+      id: int(r[0]),
+      tbl: String(r[1]),
+      op: int(r[2]),
+      k: r[3] ?? null,
+      k0: r[4] ?? null,
+      ms: int(r[5]),
+      cols: textOrNull(r[6]),
+      vals: textOrNull(r[7]),
+    }));
+    await capturePage(tx, ctx, schema, meta, entries);
+    await tx.batch([{ sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }]);
+    total += entries.length;
+    if (rows.length < PAGE) break;
+  }
+  return total;
+}
+
+/** The identity key a log entry's local key stands for: the rowid, or the pk gid. */
+function localKey(t: TableInfo, k: SqlValue): bigint | string | null {
+  if (k === null) return null;
+  if (t.identity.kind === "rowid") return typeof k === "bigint" ? k : BigInt(Number(k));
+  return pkGid(decodeTypedList(String(k)));
+}
+
+async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, entries: LogEntry[]): Promise<void> {
+  // Index what exists for every key the page mentions, then replay the page in memory.
+  const byLk = new Map<string, VersionRow>();
+  const byGid = new Map<string, VersionRow>();
+  const index = (v: VersionRow): void => {
+    byGid.set(versionKey(v.tbl, v.gid), v);
+    if (v.lk !== null) byLk.set(versionKey(v.tbl, String(v.lk)), v);
+  };
+  const keysByTable = new Map<string, Set<bigint | string>>();
+  for (const e of entries) {
+    const t = schema.tables.get(e.tbl);
+    if (!t) continue;
+    const set = keysByTable.get(t.name) ?? new Set();
+    for (const k of [e.k, e.k0]) {
+      const lk = localKey(t, k);
+      if (lk !== null) set.add(lk);
+      if (lk !== null && t.identity.kind === "rowid") set.add(rowGid(ctx.site, lk as bigint));
+    }
+    keysByTable.set(t.name, set);
+  }
+  for (const [tbl, keys] of keysByTable) {
+    const t = schema.tables.get(tbl)!;
+    const all = [...keys];
+    if (t.identity.kind === "rowid") {
+      (await versionRowsByLk(tx, tbl, all.filter((k) => typeof k === "bigint") as Arg[])).forEach(index);
+      (await versionRowsByGid(tx, tbl, all.filter((k) => typeof k === "string") as string[])).forEach(index);
+    } else {
+      (await versionRowsByGid(tx, tbl, all as string[])).forEach(index);
+    }
+  }
+
+  const touched = new Map<string, VersionRow>();
+  const tombs: { v: VersionRow; t: TableInfo; vals: Val[] }[] = [];
+  const parkedEdits: { v: VersionRow; t: TableInfo; cols: string[] }[] = [];
+  const find = (t: TableInfo, lk: bigint | string): VersionRow | undefined =>
+    t.identity.kind === "rowid" ? byLk.get(versionKey(t.name, String(lk))) : byGid.get(versionKey(t.name, lk as string));
+
+  const insert = (t: TableInfo, lk: bigint | string, at: Stamp): VersionRow => {
+    const existing = find(t, lk);
+    if (existing) {
+      // The same identity written again (re-insert after delete, or INSERT OR REPLACE):
+      // every local column is new; columns this site lacks keep their own stamps.
+      const local = new Set(t.cols.map((c) => c.name));
+      const clk: Record<string, Stamp> = {};
+      const x: Record<string, Val> = {};
+      for (const [col, val] of Object.entries(existing.x)) {
+        if (local.has(col)) continue;
+        x[col] = val;
+        clk[col] = colStamp({ ins: existing.ins, clk: existing.clk, del: existing.del, vals: existing.x }, col) ?? existing.ins;
+      }
+      Object.assign(existing, { ins: at, clk, x, why: null, lk });
+      return existing;
+    }
+    let gid = t.identity.kind === "rowid" ? rowGid(ctx.site, lk as bigint) : (lk as string);
+    if (byGid.has(versionKey(t.name, gid))) gid = rowGid(ctx.site, lk as bigint, at.slice(0, 16));
+    const v: VersionRow = { tbl: t.name, gid, lk, seq: 0, ins: at, clk: {}, del: null, x: {}, why: null };
+    index(v);
+    return v;
+  };
+
+  for (const e of entries) {
+    const t = schema.tables.get(e.tbl);
+    if (!t) continue; // table dropped since: nothing left to replicate
+    meta.hlc = tick(meta.hlc, e.ms);
+    const at = stamp(meta.hlc, ctx.site);
+    const k = localKey(t, e.k);
+    if (k === null) continue;
+    let v: VersionRow | undefined;
+    if (e.op === OP_INSERT) {
+      v = insert(t, k, at);
+    } else if (e.op === OP_UPDATE) {
+      const k0 = localKey(t, e.k0) ?? k;
+      const old = find(t, k0);
+      if (!old) v = insert(t, k, at);
+      else if (k0 !== k && t.identity.kind === "pk") {
+        // A new primary key is a new identity: the old one is deleted.
+        old.del = at;
+        old.lk = null;
+        touched.set(versionKey(old.tbl, old.gid), old);
+        v = insert(t, k, at);
+      } else {
+        v = old;
+        if (k0 !== k) {
+          byLk.delete(versionKey(t.name, String(k0)));
+          v.lk = k;
+          index(v);
+        }
+        const cols = parseChangedCols(e.cols);
+        for (const col of cols) v.clk[col] = at;
+        if (v.why !== null) parkedEdits.push({ v, t, cols });
+      }
+    } else if (e.op === OP_DELETE) {
+      v = find(t, k);
+      if (!v) continue;
+      v.del = at;
+      if (e.vals) tombs.push({ v, t, vals: decodeTypedList(e.vals) });
+    }
+    if (v) touched.set(versionKey(v.tbl, v.gid), v);
+  }
+
+  await keepTombValues(tx, schema, tombs);
+  await refreshParked(tx, schema, parkedEdits);
+  const stmts: Stmt[] = [];
+  for (const v of touched.values()) {
+    v.seq = ++meta.seq;
+    const n = normalize({ ins: v.ins, clk: v.clk, del: v.del, vals: Object.fromEntries(schemaCols(schema, v.tbl).concat(Object.keys(v.x)).map((c) => [c, null])) });
+    v.clk = n.clk;
+    stmts.push(upsertVersionStmt(v));
+  }
+  if (stmts.length) await tx.batch(stmts);
+}
+
+function schemaCols(schema: Schema, tbl: string): string[] {
+  return schema.tables.get(tbl)?.cols.map((c) => c.name) ?? [];
+}
+
+/** A deleted row's last values stay with its tombstone, with foreign keys as row references. */
+async function keepTombValues(tx: SqlExec, schema: Schema, tombs: { v: VersionRow; t: TableInfo; vals: Val[] }[]): Promise<void> {
+  for (const { v, t, vals } of tombs) {
+    const refs = schema.refs.get(t.name);
+    t.cols.forEach((c, i) => {
+      v.x[c.name] = vals[i] ?? null;
+    });
+    if (!refs?.size) continue;
+    for (const [col, parent] of refs) {
+      const raw = v.x[col];
+      if (typeof raw !== "number" && !(raw !== null && typeof raw === "object" && "i" in raw)) continue;
+      const key = typeof raw === "number" ? BigInt(raw) : BigInt((raw as { i: string }).i);
+      const [p] = await versionRowsByLk(tx, parent, [key]);
+      if (p) v.x[col] = { r: p.gid, t: parent };
+    }
+  }
+}
+
+/** A parked row's values live in x; a local edit of its stale table row must land there too. */
+async function refreshParked(tx: SqlExec, schema: Schema, edits: { v: VersionRow; t: TableInfo; cols: string[] }[]): Promise<void> {
+  for (const { v, t, cols } of edits) {
+    if (v.lk === null) continue;
+    const vals = (await readLocalValues(tx, schema, t, [v.lk])).get(String(v.lk));
+    for (const col of cols) if (vals && col in vals) v.x[col] = vals[col] ?? null;
+  }
+}

@@ -1,0 +1,39 @@
+/** Reads "changes after sequence N": full row states, so that any peer can merge them in any order. */
+import type { RowChange } from "../wire/database.js";
+import { readLocalValues } from "./local-values.js";
+import { query, type SqlExec } from "./port.js";
+import { isAlive } from "./row-state.js";
+import type { Schema } from "./schema.js";
+import { VERSION_COLS, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
+import type { Val } from "./values.js";
+
+export async function changesSince(tx: SqlExec, schema: Schema, since: number, limit: number): Promise<{ changes: RowChange[]; last: number; more: boolean }> {
+  const rows = (await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, [since, limit])).map(parseVersionRow);
+  const states = await statesOf(tx, schema, rows);
+  return {
+    changes: rows.map((v, i) => ({ t: v.tbl, g: v.gid, s: states[i]! })),
+    last: rows.length ? rows[rows.length - 1]!.seq : since,
+    more: rows.length === limit,
+  };
+}
+
+/** States of version rows: the table's values for materialized live rows, x for the rest. */
+export async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]) {
+  const byTable = new Map<string, VersionRow[]>();
+  for (const v of rows) if (isMaterialized(schema, v)) byTable.set(v.tbl, [...(byTable.get(v.tbl) ?? []), v]);
+  const values = new Map<string, Map<string, Record<string, Val>>>();
+  for (const [tbl, vs] of byTable) {
+    values.set(tbl, await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!)));
+  }
+  return rows.map((v) => stateOf(v, values.get(v.tbl)?.get(String(v.lk)) ?? null));
+}
+
+/** A row whose values are in its table (not parked, not deleted, table present). */
+export function isMaterialized(schema: Schema, v: VersionRow): boolean {
+  return v.lk !== null && v.why === null && schema.tables.has(v.tbl) && isAlive({ ins: v.ins, clk: v.clk, del: v.del, vals: {} });
+}
+
+export async function headSeq(tx: SqlExec): Promise<number> {
+  const r = await query(tx, "SELECT v FROM _scoutsync_meta WHERE k = 'seq'");
+  return Number(r[0]?.[0] ?? 0);
+}

@@ -1,0 +1,73 @@
+/**
+ * The database engine's three operations, each one transaction on the app's database:
+ * capture local writes, hand out changes after a sequence, and apply received changes.
+ * Shells (the worker) call these; tests call them on in-process databases.
+ */
+import { formatHlc } from "../clock/hlc.js";
+import type { ApplyResult, RowChange } from "../wire/database.js";
+import { applyChanges } from "./apply.js";
+import { capture } from "./capture.js";
+import { changesSince, headSeq } from "./changes.js";
+import { readMeta, writeMetaStmts } from "./meta.js";
+import type { SqlDb } from "./port.js";
+import { currentSchema, ensureCapture, type EngineContext } from "./schema.js";
+
+export type { EngineContext } from "./schema.js";
+
+export interface CaptureResult {
+  captured: number;
+  seq: number;
+}
+
+/** Captures writes made by any process since the last call. */
+export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
+  return db.write(async (tx) => {
+    const { schema, changed } = await ensureCapture(tx, ctx);
+    const meta = await readMeta(tx);
+    const before = meta.seq;
+    const captured = await capture(tx, ctx, schema, meta);
+    if (changed.length) {
+      await tx.batch([{ sql: "INSERT INTO _scoutsync_mute VALUES (1)" }]);
+      await applyChanges(tx, schema, meta, [], { parked: true, tables: changed });
+      await tx.batch([{ sql: "DELETE FROM _scoutsync_mute" }]);
+    }
+    if (meta.seq !== before || captured) await tx.batch(writeMetaStmts(meta));
+    return { captured, seq: meta.seq };
+  });
+}
+
+/** Merges received row states; local writes not yet captured are captured first, in the same transaction. */
+export async function applyRemote(db: SqlDb, ctx: EngineContext, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
+  return db.write(async (tx) => {
+    const { schema, changed } = await ensureCapture(tx, ctx);
+    const meta = await readMeta(tx);
+    const captured = await capture(tx, ctx, schema, meta);
+    // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
+    await tx.batch([{ sql: "INSERT INTO _scoutsync_mute VALUES (1)" }]);
+    const result = await applyChanges(tx, schema, meta, changes, { parked: changes.length > 0 || changed.length > 0, tables: changed });
+    await tx.batch([{ sql: "DELETE FROM _scoutsync_mute" }, ...writeMetaStmts(meta)]);
+    return { ...result, captured, seq: meta.seq };
+  });
+}
+
+export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number) {
+  return db.read(async (tx) => {
+    const schema = await currentSchema(tx, ctx);
+    const page = await changesSince(tx, schema, since, limit);
+    return { ...page, head: await headSeq(tx) };
+  });
+}
+
+/** This site's clock and sequence, for pings and status. */
+export async function readClock(db: SqlDb): Promise<{ hlc: string; seq: number }> {
+  return db.read(async (tx) => {
+    const meta = await readMetaIfPresent(tx);
+    return { hlc: formatHlc(meta.hlc), seq: meta.seq };
+  });
+}
+
+async function readMetaIfPresent(tx: Parameters<Parameters<SqlDb["read"]>[0]>[0]) {
+  const exists = await tx.batch([{ sql: "SELECT 1 FROM sqlite_schema WHERE name = '_scoutsync_meta'" }]);
+  if (!exists[0]?.length) return { hlc: { ms: 0, counter: 0 }, seq: 0 };
+  return readMeta(tx);
+}

@@ -1,0 +1,117 @@
+/**
+ * The replicated state of one row and its merge.
+ *
+ * Per-column last-writer-wins by stamp, plus an existence clock (`ins`, the last insert) and a
+ * tombstone (`del`). A row is alive when some write is strictly later than its delete, so a
+ * delete loses to a later edit and a re-insert revives the row. Values of a dead row are kept
+ * (they still merge per column), which makes the merge a join: commutative, associative and
+ * idempotent, so any delivery order, duplicate or retry converges.
+ */
+import { z } from "zod";
+import { StampSchema, maxStamp, type Stamp } from "../clock/hlc.js";
+import { ValSchema, valKey, type Val } from "./values.js";
+
+export interface RowState {
+  /** Stamp of the last insert of this row: every column was written then. */
+  ins: Stamp;
+  /** Stamps of columns written after `ins` (columns absent here carry `ins`). */
+  clk: Record<string, Stamp>;
+  /** Stamp of the last delete, or null. */
+  del: Stamp | null;
+  /** Every column value, whether the row is alive or not. */
+  vals: Record<string, Val>;
+}
+
+export const RowStateSchema = z.object({
+  ins: StampSchema,
+  clk: z.record(z.string(), StampSchema),
+  del: StampSchema.nullable(),
+  vals: z.record(z.string(), ValSchema),
+});
+
+export function colStamp(s: RowState, col: string): Stamp | null {
+  if (!(col in s.vals)) return null;
+  return s.clk[col] ?? s.ins;
+}
+
+/** The newest write to the row (inserts and column updates, not deletes). */
+export function lastWrite(s: RowState): Stamp {
+  let m = s.ins;
+  for (const c of Object.values(s.clk)) if (c > m) m = c;
+  return m;
+}
+
+export function isAlive(s: RowState): boolean {
+  return s.del === null || lastWrite(s) > s.del;
+}
+
+/** A freshly inserted row: every column stamped with `at`. */
+export function insertedState(vals: Record<string, Val>, at: Stamp): RowState {
+  return { ins: at, clk: {}, del: null, vals: { ...vals } };
+}
+
+/** A local update of some columns. */
+export function updatedState(s: RowState, changed: Record<string, Val>, at: Stamp): RowState {
+  const next: RowState = { ins: s.ins, clk: { ...s.clk }, del: s.del, vals: { ...s.vals } };
+  for (const [col, v] of Object.entries(changed)) {
+    next.vals[col] = v;
+    next.clk[col] = at;
+  }
+  return normalize(next);
+}
+
+/** A local re-insert over an existing identity: all columns written at `at`. */
+export function reinsertedState(s: RowState, vals: Record<string, Val>, at: Stamp): RowState {
+  // Columns this insert did not write (ones this site does not have) keep their own stamps.
+  const clk: Record<string, Stamp> = {};
+  for (const col of Object.keys(s.vals)) if (!(col in vals)) clk[col] = colStamp(s, col) as Stamp;
+  return normalize({ ins: at, clk, del: s.del, vals: { ...s.vals, ...vals } });
+}
+
+export function deletedState(s: RowState, lastVals: Record<string, Val> | null, at: Stamp): RowState {
+  return { ...s, vals: lastVals ? { ...s.vals, ...lastVals } : { ...s.vals }, del: maxStamp(s.del, at) };
+}
+
+/** Joins two states of the same row. */
+export function mergeStates(a: RowState, b: RowState): RowState {
+  const out: RowState = { ins: a.ins >= b.ins ? a.ins : b.ins, clk: {}, del: maxStamp(a.del, b.del), vals: {} };
+  const cols = new Set([...Object.keys(a.vals), ...Object.keys(b.vals)]);
+  for (const col of cols) {
+    const sa = colStamp(a, col);
+    const sb = colStamp(b, col);
+    let pick: RowState;
+    if (sa === null) pick = b;
+    else if (sb === null) pick = a;
+    else if (sa !== sb) pick = sa > sb ? a : b;
+    // Equal stamps mean the same write; differing values would be a bug elsewhere, but the
+    // larger encoding wins so that replicas still agree.
+    else pick = valKey(a.vals[col] ?? null) >= valKey(b.vals[col] ?? null) ? a : b;
+    out.vals[col] = pick.vals[col] ?? null;
+    out.clk[col] = colStamp(pick, col) as Stamp;
+  }
+  return normalize(out);
+}
+
+/** Drops per-column stamps equal to `ins`, so equal states have equal encodings. */
+export function normalize(s: RowState): RowState {
+  const clk: Record<string, Stamp> = {};
+  for (const col of Object.keys(s.clk).sort()) {
+    const st = s.clk[col] as Stamp;
+    if (col in s.vals && st !== s.ins) clk[col] = st;
+  }
+  return { ins: s.ins, clk, del: s.del, vals: s.vals };
+}
+
+/** Canonical text of a state: equal states, equal text. */
+export function stateKey(s: RowState): string {
+  const n = normalize(s);
+  const vals: Record<string, Val> = {};
+  for (const col of Object.keys(n.vals).sort()) vals[col] = n.vals[col] ?? null;
+  return JSON.stringify([n.ins, n.clk, n.del, vals]);
+}
+
+/** The highest stamp anywhere in the state, to move the local clock past it. */
+export function maxStampOf(s: RowState): Stamp {
+  const w = lastWrite(s);
+  return s.del !== null && s.del > w ? s.del : w;
+}

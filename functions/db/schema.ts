@@ -1,0 +1,141 @@
+/**
+ * The app's schema as the engine uses it, and keeping capture in step with it: capture tables,
+ * triggers on every syncable table, and registration of rows that existed before capture.
+ * Cheap when nothing changed: one `PRAGMA schema_version` per transaction.
+ */
+import { stamp, tick } from "../clock/hlc.js";
+import { quoteIdent } from "../sql/ident.js";
+import {
+  FOREIGN_KEYS_SQL,
+  LIST_TABLES_SQL,
+  SCHEMA_VERSION_SQL,
+  TABLE_XINFO_SQL,
+  dependencyOrder,
+  rowidReferences,
+  syncableTables,
+  tableInfo,
+  type FkRow,
+  type SchemaRow,
+  type TableInfo,
+  type XinfoRow,
+} from "../sql/reflect.js";
+import { CAPTURE_DDL, createTriggersSql, dropTriggersSql, typedList } from "../sql/triggers.js";
+import { pkGid } from "./identity.js";
+import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
+import { chunks, int, query, type SqlExec, type Stmt } from "./port.js";
+import { decodeTypedList } from "./values.js";
+
+export interface Schema {
+  version: number;
+  tables: Map<string, TableInfo>;
+  /** Parents before children. */
+  order: TableInfo[];
+  /** Per table: column → parent table, for foreign keys into rowid tables. */
+  refs: Map<string, Map<string, string>>;
+}
+
+export interface EngineContext {
+  site: string;
+  now(): number;
+  /** Schema cache, kept by the shell between transactions. */
+  cache: { schema?: Schema };
+}
+
+export async function loadSchema(tx: SqlExec): Promise<Schema> {
+  const [verRows, tableRows] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: LIST_TABLES_SQL }]);
+  const version = int(verRows?.[0]?.[0]);
+  const listed: SchemaRow[] = (tableRows ?? []).map((r) => ({ name: String(r[0]), sql: r[1] === null ? null : String(r[1]) }));
+  const syncable = syncableTables(listed);
+  const info = syncable.length
+    ? await tx.batch(syncable.flatMap((t) => [{ sql: TABLE_XINFO_SQL, args: [t.name] }, { sql: FOREIGN_KEYS_SQL, args: [t.name] }]))
+    : [];
+  const tables = new Map<string, TableInfo>();
+  syncable.forEach((t, i) => {
+    const xinfo: XinfoRow[] = (info[i * 2] ?? []).map((r) => ({
+      name: String(r[0]),
+      type: String(r[1] ?? ""),
+      notnull: int(r[2]),
+      dflt_value: r[3] === null ? null : String(r[3]),
+      pk: int(r[4]),
+      hidden: int(r[5]),
+    }));
+    const fks: FkRow[] = (info[i * 2 + 1] ?? []).map((r) => ({ table: String(r[0]), from: String(r[1]), to: r[2] === null ? null : String(r[2]) }));
+    tables.set(t.name, tableInfo(t, xinfo, fks));
+  });
+  const refs = new Map<string, Map<string, string>>();
+  for (const t of tables.values()) refs.set(t.name, rowidReferences(t, tables));
+  return { version, tables, order: dependencyOrder([...tables.values()]), refs };
+}
+
+/** The schema for a read-only transaction: cached unless the app changed its schema. */
+export async function currentSchema(tx: SqlExec, ctx: EngineContext): Promise<Schema> {
+  const version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
+  if (ctx.cache.schema?.version === version) return ctx.cache.schema;
+  const schema = await loadSchema(tx);
+  ctx.cache.schema = schema;
+  return schema;
+}
+
+function signature(t: TableInfo): string {
+  return JSON.stringify([t.identity, t.cols.map((c) => c.name)]);
+}
+
+/**
+ * Makes sure every syncable table has current triggers and every pre-existing row is
+ * registered. Must run inside a write transaction. Returns the tables whose shape changed
+ * (new tables, new columns): values parked for them may now have a home.
+ */
+export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ schema: Schema; changed: string[] }> {
+  const version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
+  if (ctx.cache.schema?.version === version) return { schema: ctx.cache.schema, changed: [] };
+  await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));
+  const meta = await readMeta(tx);
+  const seqBefore = meta.seq;
+  const schema = await loadSchema(tx);
+  const sigRows = await query(tx, "SELECT k, v FROM _scoutsync_meta WHERE k LIKE 'sig:%'");
+  const sigs = new Map(sigRows.map((r) => [String(r[0]).slice(4), String(r[1])]));
+  const changed: string[] = [];
+  for (const t of schema.order) {
+    const sig = signature(t);
+    if (sigs.get(t.name) === sig) continue;
+    changed.push(t.name);
+    const stmts: Stmt[] = [...dropTriggersSql(t.name).map((sql) => ({ sql })), ...createTriggersSql(t).map((sql) => ({ sql }))];
+    stmts.push({ sql: "INSERT OR REPLACE INTO _scoutsync_meta (k, v) VALUES (?, ?)", args: [`sig:${t.name}`, sig] });
+    await tx.batch(stmts);
+    await registerExisting(tx, ctx, meta, t);
+  }
+  if (meta.seq !== seqBefore) await tx.batch(writeMetaStmts(meta));
+  const gone = [...sigs.keys()].filter((name) => !schema.tables.has(name));
+  if (gone.length) await tx.batch(gone.map((name) => ({ sql: "DELETE FROM _scoutsync_meta WHERE k = ?", args: [`sig:${name}`] })));
+  // Our own DDL moved schema_version; cache under the version the next transaction will see.
+  schema.version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
+  ctx.cache.schema = schema;
+  return { schema, changed };
+}
+
+/** Rows that were in a table before its capture triggers: they become this site's rows now. */
+async function registerExisting(tx: SqlExec, ctx: EngineContext, meta: Meta, t: TableInfo): Promise<void> {
+  meta.hlc = tick(meta.hlc, ctx.now());
+  const at = stamp(meta.hlc, ctx.site);
+  const tbl = quoteIdent(t.name);
+  if (t.identity.kind === "rowid") {
+    await tx.batch([
+      {
+        sql: `INSERT OR IGNORE INTO _scoutsync_rows (tbl, gid, lk, seq, ins) SELECT ?, ? || '.' || rowid, rowid, ? + row_number() OVER (ORDER BY rowid), ? FROM ${tbl} AS t WHERE NOT EXISTS (SELECT 1 FROM _scoutsync_rows r WHERE r.tbl = ? AND r.lk = t.rowid)`,
+        args: [t.name, ctx.site, meta.seq, at, t.name],
+      },
+    ]);
+    meta.seq = int((await query(tx, "SELECT max(seq) FROM _scoutsync_rows"))[0]?.[0]) || meta.seq;
+    return;
+  }
+  const keys = await query(tx, `SELECT ${typedList("t", t.identity.pkCols)} FROM ${tbl} AS t`);
+  const gids = keys.map((r) => pkGid(decodeTypedList(String(r[0]))));
+  for (const part of chunks(gids, 200)) {
+    await tx.batch(
+      part.map((gid) => ({
+        sql: "INSERT OR IGNORE INTO _scoutsync_rows (tbl, gid, lk, seq, ins) VALUES (?, ?, ?, ?, ?)",
+        args: [t.name, gid, gid, ++meta.seq, at],
+      })),
+    );
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * SQLite values on the wire and in scoutsync's JSON columns.
+ * JSON cannot tell 2 from 2.0, holds no bytes and loses integers past 2^53, so:
+ *   null -> null, text -> "string", safe integer -> number, other integer -> {i:"decimal"},
+ *   real -> {f:number}, blob -> {b:"base64"}.
+ * The form is canonical: one SQLite value has exactly one encoding, so encodings compare as strings.
+ */
+import { z } from "zod";
+
+/**
+ * `{r, t}` is a reference to the row with identity r in table t: a foreign key into a rowid
+ * table, whose local value differs from site to site.
+ */
+export type Val = null | string | number | { i: string } | { f: number } | { b: string } | { r: string; t: string };
+
+export const ValSchema: z.ZodType<Val> = z.union([
+  z.null(),
+  z.string(),
+  z.number().int().refine(Number.isSafeInteger, "integer outside the safe range must be sent as {i}"),
+  z.object({ i: z.string().regex(/^-?\d{1,19}$/, "integer must be decimal digits") }).strict(),
+  z.object({ f: z.number() }).strict(),
+  z.object({ b: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "blob must be base64") }).strict(),
+  z.object({ r: z.string().min(1).max(200), t: z.string().min(1) }).strict(),
+]);
+
+/** A value as the libSQL client hands it over (intMode "bigint") or takes it as an argument. */
+export type SqlValue = null | string | number | bigint | ArrayBuffer | Uint8Array;
+
+const MIN_I64 = -(2n ** 63n);
+const MAX_I64 = 2n ** 63n - 1n;
+
+export function encodeVal(v: SqlValue | boolean | undefined): Val {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "string") return v;
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "bigint") {
+    if (v < MIN_I64 || v > MAX_I64) throw new RangeError(`integer out of 64-bit range: ${v}`);
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : { i: v.toString() };
+  }
+  // With intMode "bigint" every JS number from the client is a SQLite REAL.
+  if (typeof v === "number") return { f: v };
+  const bytes = v instanceof Uint8Array ? v : new Uint8Array(v);
+  return { b: bytesToBase64(bytes) };
+}
+
+/** Turns a Val into a client argument: integers become bigint so the client sends them as INTEGER. */
+export function decodeVal(v: Val): null | string | number | bigint | Uint8Array {
+  if (v === null || typeof v === "string") return v;
+  if (typeof v === "number") return BigInt(v);
+  if ("i" in v) return BigInt(v.i);
+  if ("f" in v) return v.f;
+  if ("r" in v) throw new Error(`row reference ${v.r} must be translated to a local key before it is written`);
+  return base64ToBytes(v.b);
+}
+
+/** Canonical text of a value, for equality and deterministic tie-breaks. */
+export function valKey(v: Val): string {
+  return JSON.stringify(v);
+}
+
+export function bytesToBase64(bytes: Uint8Array): string {
+  let bin = "";
+  const step = 0x8000;
+  for (let i = 0; i < bytes.length; i += step) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + step));
+  }
+  return btoa(bin);
+}
+
+export function base64ToBytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Decodes the typed list that capture triggers build in SQL (see sql/triggers.ts `typedList`):
+ * a JSON array of [type, text] pairs, where text is SQLite's exact rendering of the value.
+ */
+export function decodeTypedList(json: string): Val[] {
+  const arr: unknown = JSON.parse(json);
+  if (!Array.isArray(arr)) throw new Error(`malformed typed value list: ${json.slice(0, 80)}`);
+  return arr.map((pair: unknown, i) => {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new Error(`malformed typed value at ${i}`);
+    const [type, text] = pair as [unknown, unknown];
+    if (type === "null") return null;
+    if (typeof text !== "string") throw new Error(`malformed typed value at ${i}: ${JSON.stringify(pair)}`);
+    switch (type) {
+      case "text":
+        return text;
+      case "integer":
+        return encodeVal(BigInt(text));
+      case "real":
+        return { f: /inf/i.test(text) ? (text.startsWith("-") ? -Infinity : Infinity) : Number(text) };
+      case "blob":
+        return { b: bytesToBase64(hexToBytes(text)) };
+      default:
+        throw new Error(`unknown SQLite type ${JSON.stringify(type)} at ${i}`);
+    }
+  });
+}
+
+function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}

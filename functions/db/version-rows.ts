@@ -1,0 +1,85 @@
+/**
+ * scoutsync's bookkeeping row for each replicated row (_scoutsync_rows): identity, local key,
+ * change sequence, clocks, and the values that have no local home (x): columns or tables this
+ * site does not have, a deleted row's last values, or a row parked because it could not be
+ * written here (why says so, and the dashboard shows it).
+ */
+import type { Stamp } from "../clock/hlc.js";
+import { int, textOrNull, type Arg, type Row, type SqlExec, type Stmt, chunks, placeholders } from "./port.js";
+import type { RowState } from "./row-state.js";
+import type { Val, SqlValue } from "./values.js";
+
+export interface VersionRow {
+  tbl: string;
+  gid: string;
+  /** Local key: a rowid (bigint) for rowid tables, the gid for primary-key tables; null when never materialized. */
+  lk: bigint | string | null;
+  seq: number;
+  ins: Stamp;
+  clk: Record<string, Stamp>;
+  del: Stamp | null;
+  x: Record<string, Val>;
+  why: string | null;
+}
+
+export const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why";
+
+export function parseVersionRow(r: Row): VersionRow {
+  const lk = r[2];
+  return {
+    tbl: String(r[0]),
+    gid: String(r[1]),
+    lk: typeof lk === "bigint" ? lk : typeof lk === "number" ? BigInt(lk) : typeof lk === "string" ? lk : null,
+    seq: int(r[3]),
+    ins: String(r[4]),
+    clk: parseJson(r[5]) as Record<string, Stamp>,
+    del: textOrNull(r[6]),
+    x: parseJson(r[7]) as Record<string, Val>,
+    why: textOrNull(r[8]),
+  };
+}
+
+function parseJson(v: SqlValue | undefined): Record<string, unknown> {
+  return typeof v === "string" && v !== "" ? (JSON.parse(v) as Record<string, unknown>) : {};
+}
+
+function jsonOrNull(o: Record<string, unknown>): string | null {
+  return Object.keys(o).length ? JSON.stringify(o) : null;
+}
+
+/** Writes a version row; `lkSql` replaces the local key with an SQL expression (last_insert_rowid()). */
+export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
+  const args: Arg[] = [v.tbl, v.gid];
+  if (!lkSql) args.push(v.lk);
+  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why);
+  return {
+    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?)`,
+    args,
+  };
+}
+
+export function versionKey(tbl: string, gid: string): string {
+  return `${tbl}\u0000${gid}`;
+}
+
+/** Version rows by identity, for one table. */
+export async function versionRowsByGid(tx: SqlExec, tbl: string, gids: string[]): Promise<VersionRow[]> {
+  return selectIn(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND gid IN`, tbl, gids);
+}
+
+/** Version rows by local key, for one table. */
+export async function versionRowsByLk(tx: SqlExec, tbl: string, lks: Arg[]): Promise<VersionRow[]> {
+  return selectIn(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND lk IN`, tbl, lks);
+}
+
+async function selectIn(tx: SqlExec, prefix: string, tbl: string, keys: Arg[]): Promise<VersionRow[]> {
+  if (keys.length === 0) return [];
+  const parts = chunks([...new Set(keys)]);
+  const results = await tx.batch(parts.map((p) => ({ sql: `${prefix} (${placeholders(p.length)})`, args: [tbl, ...p] })));
+  return results.flat().map(parseVersionRow);
+}
+
+/** The replicated state of a version row, given the values its local table row holds (if any). */
+export function stateOf(v: VersionRow, tableVals: Record<string, Val> | null): RowState {
+  return { ins: v.ins, clk: { ...v.clk }, del: v.del, vals: { ...v.x, ...(tableVals ?? {}) } };
+}

@@ -1,0 +1,82 @@
+/**
+ * Capture triggers, generated from reflection. They log every write by any process (the app
+ * opens the file directly) into _scoutsync_log, cheaply: one small row per written row, with
+ * the wall clock in milliseconds; the HLC is assigned when the log is read (capture.ts).
+ * Only SQL that SQLite 3.31+ runs (no unixepoch('subsec'), no libSQL syntax), because the app
+ * may bring its own SQLite (Python's sqlite3 in Debian 12 is 3.40).
+ */
+import { quoteIdent, quoteText } from "./ident.js";
+import type { TableInfo } from "./reflect.js";
+
+export const LOG_TABLE = "_scoutsync_log";
+export const MUTE_TABLE = "_scoutsync_mute";
+
+export const OP_INSERT = 1;
+export const OP_UPDATE = 2;
+export const OP_DELETE = 3;
+
+/** Tables scoutsync keeps inside the app's file: only what triggers write and what must commit atomically with the rows. */
+export const CAPTURE_DDL: string[] = [
+  // k/k0: local key (rowid, or the typed list of primary key values); no declared type, so no affinity.
+  `CREATE TABLE IF NOT EXISTS ${LOG_TABLE} (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op INTEGER NOT NULL, k, k0, ms INTEGER NOT NULL, cols TEXT, vals TEXT)`,
+  // A row here during an apply transaction silences the triggers: received changes are not captured again.
+  `CREATE TABLE IF NOT EXISTS ${MUTE_TABLE} (x)`,
+  `CREATE TABLE IF NOT EXISTS _scoutsync_meta (k TEXT PRIMARY KEY, v)`,
+  // One row per replicated row: identity (gid), local key (lk, null when not materialized),
+  // change sequence for peers, clocks, and values that have no local home (x).
+  `CREATE TABLE IF NOT EXISTS _scoutsync_rows (tbl TEXT NOT NULL, gid TEXT NOT NULL, lk, seq INTEGER NOT NULL, ins TEXT NOT NULL, clk TEXT, del TEXT, x TEXT, why TEXT, PRIMARY KEY (tbl, gid)) WITHOUT ROWID`,
+  `CREATE INDEX IF NOT EXISTS _scoutsync_rows_lk ON _scoutsync_rows (tbl, lk)`,
+  `CREATE INDEX IF NOT EXISTS _scoutsync_rows_seq ON _scoutsync_rows (seq)`,
+  `CREATE INDEX IF NOT EXISTS _scoutsync_rows_why ON _scoutsync_rows (why) WHERE why IS NOT NULL`,
+];
+
+const MS_NOW = "CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)";
+
+/** A JSON array of [type, exact text] pairs for the given columns of NEW or OLD. */
+export function typedList(ref: string, cols: string[]): string {
+  if (cols.length === 0) return "'[]'";
+  const parts = cols.map((c) => {
+    const v = `${ref}.${quoteIdent(c)}`;
+    return `json_array(typeof(${v}), CASE typeof(${v}) WHEN 'blob' THEN hex(${v}) WHEN 'real' THEN printf('%!.17g', ${v}) ELSE CAST(${v} AS TEXT) END)`;
+  });
+  // One json_array per column keeps each call at two arguments: SQLite caps function arguments.
+  return `'[' || ${parts.join(" || ',' || ")} || ']'`;
+}
+
+export function keyExpr(t: TableInfo, ref: "NEW" | "OLD"): string {
+  return t.identity.kind === "rowid" ? `${ref}.rowid` : typedList(ref, t.identity.pkCols);
+}
+
+/** Names of updated columns as a JSON list body: `"a","b",` (the trailing comma is dropped when read). */
+function changedCols(t: TableInfo): string {
+  const parts = t.cols.map(
+    (c) => `CASE WHEN OLD.${quoteIdent(c.name)} IS NOT NEW.${quoteIdent(c.name)} THEN ${quoteText(JSON.stringify(c.name) + ",")} ELSE '' END`,
+  );
+  return parts.length ? parts.join(" || ") : "''";
+}
+
+export function triggerNames(table: string): string[] {
+  return ["ai", "au", "ad"].map((k) => `_scoutsync_${k}_${table}`);
+}
+
+export function dropTriggersSql(table: string): string[] {
+  return triggerNames(table).map((n) => `DROP TRIGGER IF EXISTS ${quoteIdent(n)}`);
+}
+
+export function createTriggersSql(t: TableInfo): string[] {
+  const [ai, au, ad] = triggerNames(t.name).map(quoteIdent) as [string, string, string];
+  const tbl = quoteIdent(t.name);
+  const name = quoteText(t.name);
+  const when = `WHEN NOT EXISTS (SELECT 1 FROM ${MUTE_TABLE})`;
+  return [
+    `CREATE TRIGGER ${ai} AFTER INSERT ON ${tbl} ${when} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, ms) VALUES (${name}, ${OP_INSERT}, ${keyExpr(t, "NEW")}, ${MS_NOW}); END`,
+    `CREATE TRIGGER ${au} AFTER UPDATE ON ${tbl} ${when} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, k0, ms, cols) VALUES (${name}, ${OP_UPDATE}, ${keyExpr(t, "NEW")}, ${keyExpr(t, "OLD")}, ${MS_NOW}, ${changedCols(t)}); END`,
+    `CREATE TRIGGER ${ad} AFTER DELETE ON ${tbl} ${when} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, ms, vals) VALUES (${name}, ${OP_DELETE}, ${keyExpr(t, "OLD")}, ${MS_NOW}, ${typedList("OLD", t.cols.map((c) => c.name))}); END`,
+  ];
+}
+
+/** Parses the `cols` field of an update log row. */
+export function parseChangedCols(text: string | null): string[] {
+  if (!text) return [];
+  return JSON.parse(`[${text.slice(0, -1)}]`) as string[];
+}

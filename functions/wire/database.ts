@@ -1,0 +1,44 @@
+/** Wire bodies of the database endpoints (/api/sync/database/*). */
+import { z } from "zod";
+import { SiteIdSchema } from "../clock/hlc.js";
+import { RowStateSchema } from "../db/row-state.js";
+
+export const MAX_CHANGES_PER_BATCH = 5000;
+
+export const RowChangeSchema = z.object({
+  /** Table name. */
+  t: z.string().min(1).max(1000),
+  /** Row identity. */
+  g: z.string().min(1).max(4000),
+  s: RowStateSchema,
+});
+export type RowChange = z.infer<typeof RowChangeSchema>;
+
+export const ChangeBatchSchema = z.object({
+  from: SiteIdSchema,
+  changes: z.array(RowChangeSchema).max(MAX_CHANGES_PER_BATCH, `at most ${MAX_CHANGES_PER_BATCH} changes per batch`),
+});
+export type ChangeBatch = z.infer<typeof ChangeBatchSchema>;
+
+export const ChangesQuerySchema = z.object({
+  since: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(MAX_CHANGES_PER_BATCH).default(1000),
+});
+
+export const ChangesPageSchema = z.object({
+  site: SiteIdSchema,
+  /** Sequence of the last change in this page (the next `since`). */
+  last: z.number().int().nonnegative(),
+  /** The sender's newest sequence: how far behind the caller is. */
+  head: z.number().int().nonnegative(),
+  more: z.boolean(),
+  changes: z.array(RowChangeSchema),
+});
+export type ChangesPage = z.infer<typeof ChangesPageSchema>;
+
+export const ApplyResultSchema = z.object({
+  applied: z.number().int(),
+  unchanged: z.number().int(),
+  parked: z.number().int(),
+});
+export type ApplyResult = z.infer<typeof ApplyResultSchema>;

@@ -1,0 +1,120 @@
+/**
+ * The site's clock. Workers have no sub-second timers, so the agent tells the local worker when
+ * to work: at once after every commit to the app database (capture, then push), and every
+ * couple of seconds for anti-entropy (pull, health checks). It holds no sync logic itself.
+ */
+import { Coalesced } from "./coalesce.js";
+import { DbWatch } from "./db-watch.js";
+import { FailureLog } from "./failure-log.js";
+import { callLocal, errorMessage, type LocalTarget } from "./http.js";
+import { Ticker } from "./ticker.js";
+import type { Timers } from "./timers.js";
+
+export const CAPTURE_PATH = "/api/sync/database/capture";
+export const TICK_PATH = "/api/sync/tick";
+
+/** POST to the local worker; resolves with the JSON body on 2xx, throws with the worker's reason otherwise. */
+export type Poster = (pathname: string) => Promise<unknown>;
+
+export interface AgentOptions {
+  post: Poster;
+  log(line: string): void;
+  /** The app database to watch; omitted in tests that drive capture by hand. */
+  dbFile?: string;
+  tickMs?: number;
+  tickCapMs?: number;
+  pollMs?: number;
+  logIntervalMs?: number;
+  timers?: Timers;
+}
+
+export class Agent {
+  readonly capture: Coalesced;
+  readonly ticker: Ticker;
+  private readonly watch: DbWatch | null;
+
+  constructor(opts: AgentOptions) {
+    const captureLog = new FailureLog("database capture", opts.log, opts.logIntervalMs);
+    const tickLog = new FailureLog("sync tick", opts.log, opts.logIntervalMs);
+    const watchLog = new FailureLog(`reading ${opts.dbFile ?? "the database"}`, opts.log, opts.logIntervalMs);
+    this.capture = new Coalesced(async () => void (await opts.post(CAPTURE_PATH)), {
+      onError: (err) => captureLog.failure(describe(err)),
+      onSuccess: () => captureLog.success(),
+      timers: opts.timers,
+    });
+    this.ticker = new Ticker(async () => nextTickHint(await opts.post(TICK_PATH)), {
+      intervalMs: opts.tickMs ?? 2_000,
+      capMs: opts.tickCapMs ?? 30_000,
+      onError: (err) => tickLog.failure(describe(err)),
+      onSuccess: () => tickLog.success(),
+      timers: opts.timers,
+    });
+    this.watch =
+      opts.dbFile === undefined
+        ? null
+        : new DbWatch(
+            opts.dbFile,
+            () => {
+              watchLog.success();
+              this.capture.trigger();
+            },
+            { pollMs: opts.pollMs, onError: (err) => watchLog.failure(describe(err)) },
+          );
+  }
+
+  start(): void {
+    this.watch?.start();
+    this.ticker.start();
+  }
+
+  /** One full round now, whatever the watch saw: one capture, then one tick. */
+  async syncOnce(): Promise<{ ticked: boolean }> {
+    this.watch?.check();
+    await this.capture.flush();
+    return { ticked: await this.ticker.tickOnce() };
+  }
+
+  async stop(): Promise<void> {
+    this.watch?.stop();
+    await Promise.all([this.capture.stop(), this.ticker.stop()]);
+  }
+}
+
+/** The production poster: loopback HTTP to our own worker with the admin token. */
+export function localPoster(target: LocalTarget, timeoutMs = 120_000): Poster {
+  return async (pathname) => {
+    let res;
+    try {
+      res = await callLocal(target, "POST", pathname, {}, timeoutMs);
+    } catch (err) {
+      // Usually a kept-alive connection that workerd closed just as we reused it. Capture and
+      // tick are idempotent, so one immediate retry on a fresh connection is safe either way
+      // and saves a backoff (and a log line) on the latency path.
+      if (!isStaleConnection(err)) throw err;
+      res = await callLocal(target, "POST", pathname, {}, timeoutMs);
+    }
+    if (res.status < 200 || res.status >= 300) throw new Error(`${pathname}: ${errorMessage(res)}`);
+    return res.json;
+  };
+}
+
+/** The tick answer may carry `nextTickMs`: the worker's wish for the next tick's delay. */
+function nextTickHint(body: unknown): number | undefined {
+  const v = body !== null && typeof body === "object" ? (body as Record<string, unknown>)["nextTickMs"] : undefined;
+  return typeof v === "number" ? v : undefined;
+}
+
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE";
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    // fetch() hides the useful part (ECONNREFUSED...) in the cause.
+    const cause = (err as Error & { cause?: unknown }).cause;
+    const code = cause && typeof cause === "object" && "code" in cause ? ` (${String(cause.code)})` : "";
+    return `${err.message}${code}`;
+  }
+  return String(err);
+}

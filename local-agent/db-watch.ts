@@ -1,0 +1,113 @@
+/**
+ * Notices commits to the app's database by any process. The app writes the file directly, so
+ * the only reliable signal is SQLite's own: `PRAGMA data_version` on a connection of ours
+ * changes whenever another connection commits. A watch on the folder (the db file and its WAL)
+ * makes us look at once; a slow poll is the safety net for file systems where watches are lossy.
+ */
+import { watch, statSync, type FSWatcher } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import type LibsqlDatabase from "libsql";
+
+type Database = LibsqlDatabase.Database;
+type Statement = LibsqlDatabase.Statement;
+type DatabaseCtor = typeof LibsqlDatabase;
+
+export interface DbWatchOptions {
+  pollMs?: number;
+  /** Told why the database could not be read (not there yet, replaced, locked). */
+  onError(err: unknown): void;
+}
+
+export class DbWatch {
+  private db: Database | null = null;
+  private stmt: Statement | null = null;
+  private ino: number | null = null;
+  private last: number | null = null;
+  private watcher: FSWatcher | null = null;
+  private poll: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly file: string,
+    private readonly onChange: () => void,
+    private readonly opts: DbWatchOptions,
+  ) {}
+
+  start(): void {
+    const dir = path.dirname(this.file);
+    const names = new Set([path.basename(this.file), `${path.basename(this.file)}-wal`]);
+    try {
+      this.watcher = watch(dir, { persistent: false }, (_event, name) => {
+        if (name !== null && names.has(String(name))) this.check();
+      });
+      this.watcher.on("error", (err) => this.opts.onError(err));
+    } catch (err) {
+      // No watch (e.g. too many inotify watches): the poll alone still works, just later.
+      this.opts.onError(err);
+    }
+    this.poll = setInterval(() => this.check(), this.opts.pollMs ?? 250);
+    this.check();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.poll !== null) clearInterval(this.poll);
+    this.poll = null;
+    this.closeDb();
+  }
+
+  /**
+   * Compare data_version with the last value seen; call onChange when it moved. The first
+   * successful read also counts as a change: commits made while the agent was down still
+   * need capturing. Returns whether a change was reported.
+   */
+  check(): boolean {
+    try {
+      const version = this.readVersion();
+      if (version === this.last) return false;
+      this.last = version;
+      this.onChange();
+      return true;
+    } catch (err) {
+      this.closeDb();
+      this.opts.onError(err);
+      return false;
+    }
+  }
+
+  private readVersion(): number {
+    const ino = statSync(this.file).ino;
+    // The file was replaced (restore from backup, app recreated it): our handle sees the old one.
+    if (this.db !== null && ino !== this.ino) this.closeDb();
+    if (this.db === null) {
+      this.db = openReadOnly(this.file);
+      this.ino = ino;
+      // A new connection starts its own count, so compare from scratch but still report once.
+      this.last = null;
+    }
+    this.stmt ??= this.db.prepare("PRAGMA data_version").raw(true);
+    // raw(): libsql 0.5 ignores pluck() and returns objects with a _metadata field.
+    const row = this.stmt.get();
+    const value = Array.isArray(row) ? row[0] : undefined;
+    if (typeof value !== "number" && typeof value !== "bigint") throw new Error(`PRAGMA data_version returned ${JSON.stringify(row)}`);
+    return Number(value);
+  }
+
+  private closeDb(): void {
+    try {
+      this.db?.close();
+    } catch {
+      // Closing a broken handle can fail; we are dropping it either way.
+    }
+    this.db = null;
+    this.stmt = null;
+    this.ino = null;
+  }
+}
+
+function openReadOnly(file: string): Database {
+  // libsql is a native module kept out of the bundle; load it lazily so the CLI never needs it.
+  const Ctor = createRequire(import.meta.url)("libsql") as DatabaseCtor;
+  return new Ctor(file, { readonly: true, fileMustExist: true });
+}

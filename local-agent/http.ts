@@ -1,0 +1,60 @@
+/**
+ * The one way the agent and the CLI talk to their own site's worker: loopback HTTP with the
+ * admin token. Every call is bounded by a timeout and never throws for an HTTP status; callers
+ * decide what a 404 or 500 means.
+ */
+import { dialHost, urlAuthority } from "./config.js";
+
+export interface LocalTarget {
+  host: string;
+  port: number;
+  token: string;
+}
+
+export interface LocalResponse {
+  status: number;
+  /** Parsed JSON when the body was JSON, else null. */
+  json: unknown;
+  text: string;
+}
+
+export function siteUrl(target: Pick<LocalTarget, "host" | "port">, pathname: string): string {
+  return `http://${urlAuthority(dialHost(target.host), target.port)}${pathname}`;
+}
+
+export async function callLocal(
+  target: LocalTarget,
+  method: "GET" | "POST" | "DELETE",
+  pathname: string,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<LocalResponse> {
+  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(siteUrl(target, pathname), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text === "" ? null : JSON.parse(text);
+  } catch {
+    // Not JSON (a 404 page, a proxy error): keep the text for the message.
+  }
+  return { status: res.status, json, text };
+}
+
+/** The human sentence in an error body ({error, hint?}), or a fallback from the status. */
+export function errorMessage(res: LocalResponse): string {
+  const j = res.json;
+  if (j && typeof j === "object") {
+    const rec = j as Record<string, unknown>;
+    const parts = [rec["error"], rec["message"], rec["hint"]].filter((v): v is string => typeof v === "string" && v !== "");
+    if (parts.length > 0) return parts.join(" — ");
+  }
+  const snippet = res.text.trim().split("\n")[0]?.slice(0, 200) ?? "";
+  return snippet === "" ? `HTTP ${res.status}` : `HTTP ${res.status}: ${snippet}`;
+}

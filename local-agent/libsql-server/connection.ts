@@ -1,0 +1,121 @@
+// One SQLite connection of the server, over the `libsql` package.
+//
+// Two quirks of `libsql` 0.5 shape this class:
+// - A statement that failed with SQLITE_BUSY/LOCKED is left active (SQLite keeps a busy VM
+//   resumable, and `libsql` resets a statement only before running it again). An active VM
+//   keeps its read snapshot and counts as a pending writer, even after ROLLBACK, until the JS
+//   object is garbage-collected; every later write on the connection then fails with
+//   SQLITE_BUSY_SNAPSHOT. So such statements stay in the cache, where re-running the same SQL
+//   (the BUSY retry) resets them, and the connection is marked `tainted`: its owner replaces
+//   it as soon as it is back in autocommit.
+// - `Statement.run()` on a statement that returns rows steps once and leaves it active too, so
+//   statements with result columns are always read to the end with `.all()`.
+
+import Database from "libsql";
+import { isBusyFamily, sqliteErrorCode } from "./errors.js";
+
+type Statement = Database.Statement;
+
+const STATEMENT_CACHE_SIZE = 64;
+
+export class Connection {
+  readonly #db: Database.Database;
+  readonly #cache = new Map<string, Statement>();
+  #counters: Statement | undefined;
+  /** A statement failed with BUSY/LOCKED and may be holding a stale snapshot: replace when in autocommit. */
+  tainted = false;
+  /** The connection ran something that a later stream must not inherit (pragmas, temp objects). */
+  dirty = false;
+  #closed = false;
+
+  constructor(readonly file: string) {
+    this.#db = new Database(file);
+    try {
+      // busy_timeout 0: waiting happens asynchronously in the pipeline, never by blocking the
+      // event loop. foreign_keys OFF: `libsql` turns it on by default; the sync engine needs SQLite's default.
+      this.#db.exec("PRAGMA busy_timeout=0; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF");
+    } catch (e) {
+      this.#db.close();
+      throw e;
+    }
+  }
+
+  get inTransaction(): boolean {
+    return this.#db.inTransaction;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** A prepared statement for `sql`, from the cache when possible. Throws SQLite's prepare errors. */
+  prepare(sql: string): Statement {
+    const hit = this.#cache.get(sql);
+    if (hit !== undefined) {
+      this.#cache.delete(sql);
+      this.#cache.set(sql, hit);
+      return hit;
+    }
+    const stmt = this.#db.prepare(sql);
+    if (stmt.reader) stmt.raw(true).safeIntegers(true);
+    this.#cache.set(sql, stmt);
+    if (this.#cache.size > STATEMENT_CACHE_SIZE) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
+    return stmt;
+  }
+
+  /** Runs SQL text without parameters or results (may hold several statements). */
+  exec(sql: string): void {
+    this.#db.exec(sql);
+  }
+
+  /** Rows of a statement that is not cached (e.g. EXPLAIN for describe). */
+  queryUncached(sql: string): unknown[][] {
+    const stmt = this.#db.prepare(sql);
+    if (!stmt.reader) {
+      stmt.run();
+      return [];
+    }
+    return stmt.raw(true).safeIntegers(true).all() as unknown[][];
+  }
+
+  /** total_changes(), changes(), last_insert_rowid() of the connection, exactly. */
+  counters(): { total: bigint; changes: bigint; lastInsertRowid: bigint } {
+    this.#counters ??= this.#db
+      .prepare("SELECT total_changes(), changes(), last_insert_rowid()")
+      .raw(true)
+      .safeIntegers(true);
+    const row = this.#counters.all()[0] as [bigint, bigint, bigint];
+    return { total: row[0], changes: row[1], lastInsertRowid: row[2] };
+  }
+
+  /** Records an error of a statement run on this connection (see the class comment). */
+  noteError(e: unknown): void {
+    if (isBusyFamily(sqliteErrorCode(e))) this.tainted = true;
+  }
+
+  /** Rolls back an open transaction; false if the connection could not be brought back to autocommit. */
+  rollback(): boolean {
+    if (!this.#db.inTransaction) return true;
+    try {
+      this.#db.exec("ROLLBACK");
+    } catch {
+      // Reported through the return value.
+    }
+    return !this.#db.inTransaction;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.clear();
+    this.#counters = undefined;
+    try {
+      this.#db.close();
+    } catch {
+      // Closing is best effort; the handle is dropped either way.
+    }
+  }
+}

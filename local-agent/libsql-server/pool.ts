@@ -1,0 +1,78 @@
+// The connections of one served database file: opened on demand, one per stream, and a few
+// idle ones kept so that short streams (one `client.execute`) do not reopen the file.
+
+import { Connection } from "./connection.js";
+import { sqliteErrorCode } from "./errors.js";
+
+const MAX_IDLE = 4;
+const WAL_RETRY_MS = 10_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class DatabasePool {
+  readonly #idle: Connection[] = [];
+  #closed = false;
+  /** Connections handed out and not yet released. */
+  active = 0;
+
+  constructor(
+    readonly name: string,
+    readonly file: string,
+  ) {}
+
+  /**
+   * Creates the file if needed and switches it to WAL. The switch needs a moment without other
+   * writers, so SQLITE_BUSY (the app is writing) is retried for a while.
+   */
+  async init(): Promise<void> {
+    const conn = new Connection(this.file);
+    try {
+      const deadline = Date.now() + WAL_RETRY_MS;
+      for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+        try {
+          const rows = conn.queryUncached("PRAGMA journal_mode=WAL");
+          const mode = String(rows[0]?.[0] ?? "").toLowerCase();
+          if (mode !== "wal") throw new Error(`${this.file}: could not switch to WAL (journal_mode is ${mode})`);
+          break;
+        } catch (e) {
+          if (sqliteErrorCode(e)?.startsWith("SQLITE_BUSY") !== true || Date.now() > deadline) throw e;
+          await sleep(delay);
+        }
+      }
+    } catch (e) {
+      conn.close();
+      throw e;
+    }
+    this.#idle.push(conn);
+  }
+
+  acquire(): Connection {
+    if (this.#closed) throw new Error(`database ${this.name} is closed`);
+    this.active++;
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
+    try {
+      return new Connection(this.file);
+    } catch (e) {
+      this.active--;
+      throw e;
+    }
+  }
+
+  /** Takes a connection back: rolled back, and kept only if nothing of its stream can leak into the next one. */
+  release(conn: Connection): void {
+    this.active--;
+    if (conn.closed) return;
+    const clean = conn.rollback() && !conn.tainted && !conn.dirty;
+    if (clean && !this.#closed && this.#idle.length < MAX_IDLE) {
+      this.#idle.push(conn);
+    } else {
+      conn.close();
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const conn of this.#idle.splice(0)) conn.close();
+  }
+}

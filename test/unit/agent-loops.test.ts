@@ -1,0 +1,294 @@
+/** The agent's loops, driven step by step: coalescing, backoff, quiet failure logs, commit detection. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Agent, CAPTURE_PATH, TICK_PATH } from "../../local-agent/agent.js";
+import { backoffDelay } from "../../local-agent/backoff.js";
+import { Coalesced } from "../../local-agent/coalesce.js";
+import { DbWatch } from "../../local-agent/db-watch.js";
+import { FailureLog } from "../../local-agent/failure-log.js";
+import { Ticker } from "../../local-agent/ticker.js";
+import type { Timers } from "../../local-agent/timers.js";
+
+type Db = { exec(sql: string): unknown; close(): void };
+const Database = createRequire(import.meta.url)("libsql") as new (file: string) => Db;
+const dir = mkdtempSync(path.join(tmpdir(), "scoutsync-agent-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Timers that fire only when the test says so. */
+function manualTimers() {
+  const queue: { fn: () => void; ms: number; id: number }[] = [];
+  let next = 0;
+  const timers: Timers = {
+    set: (fn, ms) => {
+      queue.push({ fn, ms, id: ++next });
+      return next;
+    },
+    clear: (id) => {
+      const i = queue.findIndex((t) => t.id === id);
+      if (i >= 0) queue.splice(i, 1);
+    },
+  };
+  return {
+    timers,
+    pending: () => queue.map((t) => t.ms),
+    fireAll: () => queue.splice(0).forEach((t) => t.fn()),
+  };
+}
+
+/** A call whose completions the test controls. */
+function controlledCall() {
+  const waiting: { resolve(): void; reject(e: Error): void }[] = [];
+  let calls = 0;
+  return {
+    call: () =>
+      new Promise<void>((resolve, reject) => {
+        calls++;
+        waiting.push({ resolve, reject });
+      }),
+    calls: () => calls,
+    finish: () => waiting.shift()?.resolve(),
+    fail: (msg = "boom") => waiting.shift()?.reject(new Error(msg)),
+  };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe("Coalesced", () => {
+  it("keeps one call in flight and collapses triggers during it into exactly one more", async () => {
+    const c = controlledCall();
+    const t = manualTimers();
+    const co = new Coalesced(c.call, { onError: () => undefined, onSuccess: () => undefined, timers: t.timers });
+    co.trigger();
+    for (let i = 0; i < 100; i++) co.trigger();
+    expect(c.calls()).toBe(1);
+    c.finish();
+    await settle();
+    expect(c.calls()).toBe(2);
+    c.finish();
+    await settle();
+    expect(c.calls()).toBe(2);
+    expect(co.inFlight).toBe(false);
+  });
+
+  it("retries a failed call after a backoff, even with no new trigger", async () => {
+    const c = controlledCall();
+    const t = manualTimers();
+    const errors: unknown[] = [];
+    const co = new Coalesced(c.call, { onError: (e) => errors.push(e), onSuccess: () => undefined, timers: t.timers });
+    co.trigger();
+    c.fail();
+    await settle();
+    expect(errors).toHaveLength(1);
+    expect(t.pending()).toHaveLength(1);
+    co.trigger(); // during the backoff: waits for it
+    expect(c.calls()).toBe(1);
+    t.fireAll();
+    expect(c.calls()).toBe(2);
+    c.finish();
+    await settle();
+    expect(c.calls()).toBe(2);
+  });
+
+  it("stop() cancels a pending retry and waits for the call in flight", async () => {
+    const c = controlledCall();
+    const t = manualTimers();
+    const co = new Coalesced(c.call, { onError: () => undefined, onSuccess: () => undefined, timers: t.timers });
+    co.trigger();
+    co.trigger();
+    const stopped = co.stop();
+    c.finish();
+    await stopped;
+    expect(c.calls()).toBe(1);
+    co.trigger();
+    expect(c.calls()).toBe(1);
+  });
+});
+
+describe("Ticker", () => {
+  it("ticks at the interval, backs off while failing (capped), and recovers", async () => {
+    const c = controlledCall();
+    const t = manualTimers();
+    const tk = new Ticker(c.call, { intervalMs: 2000, capMs: 30_000, onError: () => undefined, onSuccess: () => undefined, timers: t.timers });
+    tk.start();
+    expect(t.pending()).toEqual([2000]);
+    const delays: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      t.fireAll();
+      c.fail();
+      await settle();
+      delays.push(t.pending()[0] ?? -1);
+    }
+    expect(delays.every((d) => d >= 1000 && d <= 30_000)).toBe(true);
+    expect(delays.at(-1)).toBeGreaterThanOrEqual(15_000);
+    t.fireAll();
+    c.finish();
+    await settle();
+    expect(t.pending()).toEqual([2000]);
+    await tk.stop();
+    expect(t.pending()).toEqual([]);
+  });
+
+  it("tickOnce joins a tick in flight instead of overlapping", async () => {
+    const c = controlledCall();
+    const tk = new Ticker(c.call, { intervalMs: 2000, capMs: 30_000, onError: () => undefined, onSuccess: () => undefined, timers: manualTimers().timers });
+    const a = tk.tickOnce();
+    const b = tk.tickOnce();
+    expect(c.calls()).toBe(1);
+    c.finish();
+    expect(await a).toBe(true);
+    expect(await b).toBe(true);
+  });
+});
+
+describe("backoffDelay", () => {
+  it("doubles from the base, stays within [half, full], and is capped", () => {
+    expect(backoffDelay(1, 250, 30_000, () => 0)).toBe(125);
+    expect(backoffDelay(1, 250, 30_000, () => 1)).toBe(250);
+    expect(backoffDelay(3, 250, 30_000, () => 1)).toBe(1000);
+    expect(backoffDelay(50, 250, 30_000, () => 1)).toBe(30_000);
+    expect(backoffDelay(50, 250, 30_000, () => 0)).toBe(15_000);
+  });
+});
+
+describe("FailureLog", () => {
+  it("logs the first failure, then at most one line per interval with a count, then recovery", () => {
+    let now = 0;
+    const lines: string[] = [];
+    const log = new FailureLog("sync tick", (l) => lines.push(l), 30_000, () => now);
+    for (let i = 0; i < 100; i++) {
+      log.failure("ECONNREFUSED");
+      now += 1000;
+    }
+    expect(lines).toEqual([
+      "sync tick failed: ECONNREFUSED",
+      "sync tick failed: ECONNREFUSED (29 similar failures since the last report)",
+      "sync tick failed: ECONNREFUSED (29 similar failures since the last report)",
+      "sync tick failed: ECONNREFUSED (29 similar failures since the last report)",
+    ]);
+    log.success();
+    expect(lines.at(-1)).toBe("sync tick works again after 100 failed attempt(s)");
+    log.success();
+    expect(lines).toHaveLength(5);
+  });
+});
+
+describe("DbWatch", () => {
+  it("reports commits made by another connection, once each, and nothing otherwise", () => {
+    const file = path.join(dir, "watch.db");
+    const app = new Database(file);
+    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x)");
+    let changes = 0;
+    const errors: unknown[] = [];
+    const w = new DbWatch(file, () => changes++, { onError: (e) => errors.push(e) });
+    expect(w.check()).toBe(true); // the first look always counts: commits made while we were away
+    expect(w.check()).toBe(false);
+    app.exec("INSERT INTO t VALUES (1)");
+    expect(w.check()).toBe(true);
+    expect(w.check()).toBe(false);
+    app.exec("BEGIN; INSERT INTO t VALUES (2); INSERT INTO t VALUES (3); COMMIT");
+    expect(w.check()).toBe(true);
+    expect(changes).toBe(3);
+    expect(errors).toEqual([]);
+    w.stop();
+    app.close();
+  });
+
+  it("reports the missing file as an error, then picks it up once it exists", () => {
+    const file = path.join(dir, "later.db");
+    const errors: unknown[] = [];
+    let changes = 0;
+    const w = new DbWatch(file, () => changes++, { onError: (e) => errors.push(e) });
+    expect(w.check()).toBe(false);
+    expect(errors).toHaveLength(1);
+    const app = new Database(file);
+    app.exec("CREATE TABLE t(x)");
+    expect(w.check()).toBe(true);
+    expect(changes).toBe(1);
+    w.stop();
+    app.close();
+  });
+});
+
+describe("Agent", () => {
+  it("syncOnce posts one capture, then one tick", async () => {
+    const posted: string[] = [];
+    const agent = new Agent({ post: async (p) => void posted.push(p), log: () => undefined, timers: manualTimers().timers });
+    expect(await agent.syncOnce()).toEqual({ ticked: true });
+    expect(posted).toEqual([CAPTURE_PATH, TICK_PATH]);
+    await agent.stop();
+  });
+
+  it("a commit to the app database leads to a capture request (watch + poll)", async () => {
+    const file = path.join(dir, "agent.db");
+    const app = new Database(file);
+    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x)");
+    const posted: string[] = [];
+    const agent = new Agent({ post: async (p) => void posted.push(p), log: () => undefined, dbFile: file, tickMs: 3_600_000, pollMs: 50 });
+    agent.start();
+    await waitFor(() => posted.length >= 1);
+    const before = posted.length;
+    app.exec("INSERT INTO t VALUES (42)");
+    await waitFor(() => posted.length > before);
+    expect(posted.every((p) => p === CAPTURE_PATH)).toBe(true);
+    await agent.stop();
+    app.close();
+  });
+
+  it("a failing worker is logged quietly and never throws", async () => {
+    const lines: string[] = [];
+    const agent = new Agent({
+      post: async () => {
+        throw new Error("/api/sync/tick: HTTP 404");
+      },
+      log: (l) => lines.push(l),
+      timers: manualTimers().timers,
+    });
+    for (let i = 0; i < 10; i++) expect(await agent.ticker.tickOnce()).toBe(false);
+    expect(lines).toEqual(["sync tick failed: /api/sync/tick: HTTP 404"]);
+    await agent.stop();
+  });
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("tick hint", () => {
+  it("the worker's nextTickMs sets the next delay (clamped to the cap); failures still back off", async () => {
+    const t = manualTimers();
+    let answer: unknown = { nextTickMs: 10_000 };
+    let fail = false;
+    const agent = new Agent({
+      post: async () => {
+        if (fail) throw new Error("down");
+        return answer;
+      },
+      log: () => undefined,
+      timers: t.timers,
+    });
+    agent.start();
+    t.fireAll();
+    await settle();
+    expect(t.pending()).toEqual([10_000]);
+    answer = { nextTickMs: 10_000_000 };
+    t.fireAll();
+    await settle();
+    expect(t.pending()).toEqual([30_000]);
+    answer = {};
+    t.fireAll();
+    await settle();
+    expect(t.pending()).toEqual([2000]);
+    fail = true;
+    t.fireAll();
+    await settle();
+    expect(t.pending()[0]).toBeLessThanOrEqual(2000);
+    await agent.stop();
+  });
+});

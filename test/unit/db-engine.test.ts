@@ -1,0 +1,550 @@
+/**
+ * The database engine's rules (DESIGN.md §2, issue 4), one deterministic example each, on
+ * in-process replicas that exchange changes over JSON as real sites do (test/property/model.ts).
+ * Apps write with plain SQL on the same database, or with python3's sqlite3 on a file.
+ *
+ * "Later" between sites means a later wall-clock millisecond: the capture triggers stamp writes
+ * with the time read in SQL, so the examples sleep a few milliseconds between competing writes.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { captureLocal, readChanges } from "../../functions/db/engine.js";
+import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
+import { Network, SCHEMA, newReplica, siteId, type Db, type Replica } from "../property/model.js";
+
+const open: Replica[] = [];
+const tmpDirs: string[] = [];
+
+afterEach(() => {
+  for (const r of open.splice(0)) if (r.db.open) r.db.close();
+  for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function replicas(n: number, opts: { ddl?: string[]; foreignKeys?: boolean } = {}): Replica[] {
+  const out = Array.from({ length: n }, (_, i) => newReplica("ABCDE"[i]!, siteId(100 + i), { ddl: opts.ddl ?? SCHEMA, foreignKeys: opts.foreignKeys }));
+  open.push(...out);
+  return out;
+}
+
+async function mesh(n: number, opts: { ddl?: string[]; foreignKeys?: boolean; links?: [number, number][] } = {}) {
+  const reps = replicas(n, opts);
+  const net = await new Network(reps, opts.links).start();
+  return { reps, net };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function run(db: Db, sql: string, ...args: unknown[]): void {
+  db.prepare(sql).run(...args);
+}
+
+function rows(db: Db, sql: string, ...args: unknown[]): unknown[][] {
+  return db.prepare(sql).raw(true).safeIntegers(true).all(...args) as unknown[][];
+}
+
+/** Settles, then checks that every replica holds the same content and is consistent; returns that content. */
+async function converged(net: Network): Promise<LogicalDump> {
+  const { quiet } = await net.settle(10);
+  expect(quiet, "the mesh went quiet").toBe(true);
+  const dumps = net.replicas.map((r) => logicalDump(r.db));
+  for (let i = 1; i < dumps.length; i++) expect(dumps[i], `${net.replicas[i]!.name} equals ${net.replicas[0]!.name}`).toEqual(dumps[0]);
+  for (const r of net.replicas) expect(checkIntegrity(r.db), `${r.name} is consistent`).toEqual([]);
+  return dumps[0]!;
+}
+
+function parked(r: Replica): { tbl: string; gid: string; why: string }[] {
+  return (r.db.prepare("SELECT tbl, gid, why FROM _scoutsync_rows WHERE why IS NOT NULL ORDER BY tbl, gid").raw(true).all() as string[][]).map(([tbl, gid, why]) => ({
+    tbl: tbl!,
+    gid: gid!,
+    why: why!,
+  }));
+}
+
+describe("merge rules", () => {
+  it("concurrent edits of different columns of one row both survive", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 100, 'orig')");
+    await net.settle();
+    run(a.db, "UPDATE teams SET name = 'Robo Raiders' WHERE id = 1");
+    run(b.db, "UPDATE teams SET number = 254 WHERE id = 1");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT number, name FROM teams")).toEqual([[254n, "Robo Raiders"]]);
+  });
+
+  it.each([
+    ["B writes last", 0, 1],
+    ["A writes last", 1, 0],
+  ])("the same column: the later write wins everywhere (%s)", async (_name, first, second) => {
+    const { reps, net } = await mesh(3);
+    run(reps[0]!.db, "INSERT INTO teams (id, number, name) VALUES (1, 100, 'orig')");
+    await net.settle();
+    run(reps[first]!.db, "UPDATE teams SET name = 'earlier' WHERE id = 1");
+    await sleep(5);
+    run(reps[second]!.db, "UPDATE teams SET name = 'later' WHERE id = 1");
+    await net.capture(0);
+    await net.capture(1);
+    // C hears of the later write first, of the earlier one after.
+    await net.pullAll(second, 2);
+    await net.pullAll(first, 2);
+    expect(rows(reps[2]!.db, "SELECT name FROM teams")).toEqual([["later"]]);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT number, name FROM teams")).toEqual([[100n, "later"]]);
+  });
+
+  it("a delete wins over a concurrent earlier update: deleted everywhere", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 100, 'orig')");
+    await net.settle();
+    run(a.db, "UPDATE teams SET name = 'edited' WHERE id = 1");
+    await sleep(5);
+    run(b.db, "DELETE FROM teams WHERE id = 1");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT * FROM teams")).toEqual([]);
+  });
+
+  it("a strictly later update wins over a delete: the row lives everywhere with the later values", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name, tag) VALUES (1, 100, 'orig', 't1')");
+    await net.settle();
+    run(b.db, "DELETE FROM teams WHERE id = 1");
+    await sleep(5);
+    run(a.db, "UPDATE teams SET name = 'edited later' WHERE id = 1");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT number, name, tag FROM teams")).toEqual([[100n, "edited later", "t1"]]);
+  });
+
+  it("insert, delete and re-insert of a rowid row converges, whatever each site saw", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (5, 1, 'one')");
+    await net.capture(0);
+    await net.pullAll(0, 1); // B sees the first insert
+    run(a.db, "DELETE FROM teams WHERE id = 5");
+    await net.capture(0);
+    await net.pullAll(0, 1); // and the delete
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (5, 2, 'two')");
+    await net.capture(0);
+    await net.pullAll(0, 2); // C sees only the end
+    await net.pull(0, 2, 10, "stale"); // and an old page again
+    await converged(net);
+    for (const r of [a, b, c]) expect(rows(r.db, "SELECT number, name FROM teams")).toEqual([[2n, "two"]]);
+  });
+
+  it("insert, delete and re-insert of a text-key row converges", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', 'v1')");
+    await net.settle();
+    run(b.db, "DELETE FROM settings WHERE key = 'event'");
+    await net.settle();
+    for (const r of reps) expect(rows(r.db, "SELECT * FROM settings")).toEqual([]);
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', 'v2')");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT * FROM settings")).toEqual([["event", "v2"]]);
+  });
+
+  it("upserts of one text key on two sites merge into one row", async () => {
+    const { reps, net } = await mesh(3);
+    run(reps[0]!.db, "INSERT INTO pit (team, event, note) VALUES (254, 'qual', 'from A')");
+    await sleep(5);
+    run(reps[1]!.db, "INSERT INTO pit (team, event, note, photo) VALUES (254, 'qual', 'from B', x'ff')");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT team, event, note, hex(photo) FROM pit")).toEqual([[254n, "qual", "from B", "FF"]]);
+  });
+});
+
+describe("integer keys", () => {
+  it("two sites insert id 1 at the same time: both rows everywhere, children still point at their own parent", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO matches (id, label) VALUES (1, 'A-match')");
+    run(a.db, "INSERT INTO entries (id, match_id, team, tag) VALUES (1, 1, '254', 'A-child')");
+    run(b.db, "INSERT INTO matches (id, label) VALUES (1, 'B-match')");
+    run(b.db, "INSERT INTO entries (id, match_id, team, tag) VALUES (1, 1, '1678', 'B-child')");
+    const dump = await converged(net);
+    expect(dump.matches!.rows).toHaveLength(2);
+    expect(dump.entries!.rows).toHaveLength(2);
+    for (const r of reps) {
+      expect(rows(r.db, "SELECT label FROM matches ORDER BY label")).toEqual([["A-match"], ["B-match"]]);
+      expect(rows(r.db, "SELECT e.tag, m.label FROM entries e JOIN matches m ON m.id = e.match_id ORDER BY e.tag")).toEqual([
+        ["A-child", "A-match"],
+        ["B-child", "B-match"],
+      ]);
+    }
+    // Each site keeps its own rows under the ids it gave them.
+    expect(rows(a.db, "SELECT label FROM matches WHERE id = 1")).toEqual([["A-match"]]);
+    expect(rows(b.db, "SELECT label FROM matches WHERE id = 1")).toEqual([["B-match"]]);
+  });
+
+  it("a child inserted later on another site points at the right one of two colliding parents", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO matches (id, label) VALUES (1, 'A-match')");
+    run(b.db, "INSERT INTO matches (id, label) VALUES (1, 'B-match')");
+    await net.settle();
+    // C's local ids: one of them got 1, the other another id. C scouts B's match.
+    const [[bLocal]] = rows(c.db, "SELECT id FROM matches WHERE label = 'B-match'") as [[bigint]];
+    run(c.db, "INSERT INTO entries (match_id, tag) VALUES (?, 'C-child')", bLocal);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT m.label FROM entries e JOIN matches m ON m.id = e.match_id")).toEqual([["B-match"]]);
+  });
+
+  /** A deletes its row 3, then B's row 3 arrives and takes the id 3 that is free again on A; C relays. */
+  async function reusedId() {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO entries (id, team, photo, tag) VALUES (3, 'a', x'', 'A#1')");
+    run(a.db, "DELETE FROM entries WHERE id = 3");
+    await net.capture(0);
+    await net.pullAll(0, 1); // B knows A's deleted row with its real last values
+    await sleep(2);
+    run(b.db, "INSERT INTO entries (id, team, tag) VALUES (3, 'b', 'B#1')");
+    await net.capture(1);
+    await net.pullAll(1, 0);
+    expect(rows(a.db, "SELECT id, tag FROM entries")).toEqual([[3n, "B#1"]]);
+    return { reps, a, net };
+  }
+
+  it("a deleted row keeps its own last values when another site's row takes its old local id", async () => {
+    const { a } = await reusedId();
+    const page = await readChanges(a.sql, a.ctx, 0, 100);
+    const tomb = page.changes.find((ch) => ch.g === `${a.site}.3`);
+    expect(tomb?.s.del).not.toBeNull();
+    expect(tomb?.s.vals).toMatchObject({ team: "a", tag: "A#1", photo: { b: "" } });
+  });
+
+  it("a deleted row does not take down another site's row that later got the same local id", async () => {
+    const { reps, net } = await reusedId();
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT id, team, tag FROM entries")).toEqual([[3n, "b", "B#1"]]);
+  });
+
+  it("a new row on a site reusing the id of a deleted row does not merge with another site's new row (no lost insert)", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, name, tag) VALUES (6, 'kept', 'kept')");
+    run(a.db, "INSERT INTO teams (id, name, tag) VALUES (7, 'old', 'old')");
+    await net.settle();
+    run(a.db, "DELETE FROM teams WHERE id = 7");
+    await net.settle();
+    // Both apps now insert a new, unrelated team; SQLite hands out id 7 again on both sites.
+    run(a.db, "INSERT INTO teams (name, tag) VALUES ('new on A', 'A-new')");
+    run(b.db, "INSERT INTO teams (name, tag) VALUES ('new on B', 'B-new')");
+    expect(rows(a.db, "SELECT id FROM teams WHERE tag = 'A-new'")).toEqual([[7n]]);
+    expect(rows(b.db, "SELECT id FROM teams WHERE tag = 'B-new'")).toEqual([[7n]]);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT tag FROM teams ORDER BY tag")).toEqual([["A-new"], ["B-new"], ["kept"]]);
+  });
+
+  it.each([
+    ["on", true],
+    ["off", false],
+  ])("a parent deleted on one site while another adds a child to it: all sites agree, no child points at a missing parent (foreign_keys %s)", async (_name, foreignKeys) => {
+    const { reps, net } = await mesh(3, { foreignKeys });
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO matches (id, label) VALUES (1, 'Q1')");
+    await net.settle();
+    run(a.db, "DELETE FROM matches WHERE id = 1");
+    run(b.db, "INSERT INTO entries (match_id, tag) VALUES (1, 'child')");
+    await converged(net);
+    for (const r of reps) expect(parked(r), `${r.name} parked nothing`).toEqual([]);
+    // Either resolution is deterministic (the child goes with its parent, or keeps it alive); which one is the engine's choice.
+    for (const r of reps) expect(rows(r.db, "SELECT count(*) FROM entries e LEFT JOIN matches m ON m.id = e.match_id WHERE m.id IS NULL")).toEqual([[0n]]);
+  });
+});
+
+describe("topology and delivery", () => {
+  it("A ↔ B ↔ C converges when A and C never exchange directly", async () => {
+    const { reps, net } = await mesh(3, { links: [[0, 1], [1, 0], [1, 2], [2, 1]] });
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO matches (id, label) VALUES (1, 'A-match')");
+    run(a.db, "INSERT INTO entries (match_id, tag) VALUES (1, 'A-child')");
+    run(c.db, "INSERT INTO matches (id, label) VALUES (1, 'C-match')");
+    run(c.db, "INSERT INTO entries (match_id, tag) VALUES (1, 'C-child')");
+    run(b.db, "INSERT INTO settings (key, value) VALUES ('from', 'B')");
+    await net.settle();
+    run(c.db, "UPDATE matches SET label = 'A-match, renamed on C' WHERE label = 'A-match'");
+    run(a.db, "DELETE FROM settings WHERE key = 'from'");
+    const dump = await converged(net);
+    expect(dump.settings!.rows).toEqual([]);
+    for (const r of reps) {
+      expect(rows(r.db, "SELECT e.tag, m.label FROM entries e JOIN matches m ON m.id = e.match_id ORDER BY e.tag")).toEqual([
+        ["A-child", "A-match, renamed on C"],
+        ["C-child", "C-match"],
+      ]);
+    }
+  });
+
+  it("pages delivered twice, out of order or dropped still converge", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b] = reps as [Replica, Replica];
+    for (let i = 1; i <= 6; i++) run(a.db, "INSERT INTO teams (number, name) VALUES (?, ?)", i, `team ${i}`);
+    run(a.db, "UPDATE teams SET name = 'renamed' WHERE number = 2");
+    run(a.db, "DELETE FROM teams WHERE number = 3");
+    await net.capture(0);
+    await net.pull(0, 1, 2, "reorder");
+    await net.pull(0, 1, 2, "twice");
+    await net.pull(0, 1, 2, "drop");
+    await net.pull(0, 1, 2, "stale");
+    await net.pull(0, 1, 2, "once");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT number, name FROM teams ORDER BY number")).toEqual([[1n, "team 1"], [2n, "renamed"], [4n, "team 4"], [5n, "team 5"], [6n, "team 6"]]);
+    expect(parked(b)).toEqual([]);
+  });
+
+  it("a page served while the app's latest write is not captured yet does not spread empty values (row moved)", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name, tag) VALUES (2, 254, 'Robonauts', 't')");
+    await net.capture(0);
+    await net.pullAll(0, 1);
+    run(b.db, "UPDATE teams SET id = 1 WHERE id = 2"); // the app renumbers its row; no capture yet
+    await net.pullAll(1, 2); // C pulls from B in between
+    await converged(net);
+    for (const r of [a, b, c]) expect(rows(r.db, "SELECT number, name, tag FROM teams")).toEqual([[254n, "Robonauts", "t"]]);
+  });
+
+  it("a page served while the app's latest write is not captured yet does not spread empty values (row deleted, then revived by a later edit)", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name, tag) VALUES (2, 254, 'Robonauts', 't')");
+    await net.settle();
+    run(b.db, "DELETE FROM teams WHERE id = 2"); // not captured yet
+    await net.pullAll(1, 2); // C pulls from B in between
+    await sleep(5);
+    run(a.db, "UPDATE teams SET number = 255 WHERE id = 2"); // strictly later than the delete: the row lives
+    await converged(net);
+    for (const r of [a, b, c]) expect(rows(r.db, "SELECT number, name, tag FROM teams")).toEqual([[255n, "Robonauts", "t"]]);
+  });
+
+  it("reading changes from a site that has not captured anything yet gives an empty page", async () => {
+    const [a] = replicas(1);
+    const page = await readChanges(a!.sql, a!.ctx, 0, 100);
+    expect(page).toMatchObject({ changes: [], last: 0, more: false, head: 0 });
+  });
+});
+
+describe("schema evolution", () => {
+  const EXTRA = "CREATE TABLE extra (id INTEGER PRIMARY KEY, v TEXT)";
+
+  it("changes for a table a site does not have are kept and applied once it creates the table; it forwards them meanwhile", async () => {
+    const ddlA = [...SCHEMA, EXTRA];
+    const a = newReplica("A", siteId(1), { ddl: ddlA });
+    const b = newReplica("B", siteId(2), { ddl: SCHEMA });
+    const c = newReplica("C", siteId(3), { ddl: ddlA });
+    open.push(a, b, c);
+    const net = await new Network([a, b, c], [[0, 1], [1, 0], [1, 2], [2, 1]]).start();
+    run(a.db, "INSERT INTO extra (id, v) VALUES (1, 'kept')");
+    run(a.db, "INSERT INTO teams (number) VALUES (1)");
+    await net.settle();
+    expect(parked(b).map((p) => p.tbl)).toEqual(["extra"]);
+    expect(parked(b)[0]!.why).toMatch(/does not exist/);
+    expect(rows(b.db, "SELECT number FROM teams")).toEqual([[1n]]); // the rest of the batch applied
+    expect(rows(c.db, "SELECT v FROM extra")).toEqual([["kept"]]); // forwarded through B
+    run(b.db, EXTRA);
+    await captureLocal(b.sql, b.ctx);
+    expect(rows(b.db, "SELECT id, v FROM extra")).toEqual([[1n, "kept"]]);
+    expect(parked(b)).toEqual([]);
+    await converged(net);
+  });
+
+  it("a change to a column a site does not have is kept and applied after ALTER TABLE ADD COLUMN", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'orig')");
+    await net.settle();
+    run(a.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    run(a.db, "UPDATE teams SET city = 'Paris' WHERE id = 1");
+    run(a.db, "INSERT INTO teams (id, number, city) VALUES (2, 118, 'Houston')");
+    await sleep(2);
+    run(b.db, "UPDATE teams SET name = 'renamed on B' WHERE id = 1");
+    await net.settle();
+    expect(rows(b.db, "SELECT id, number, name FROM teams ORDER BY id")).toEqual([[1n, 254n, "renamed on B"], [2n, 118n, null]]);
+    await sleep(2);
+    // Adding the column must not count as writing NULL into it.
+    run(b.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    await captureLocal(b.sql, b.ctx);
+    expect(rows(b.db, "SELECT id, name, city FROM teams ORDER BY id")).toEqual([[1n, "renamed on B", "Paris"], [2n, null, "Houston"]]);
+    await converged(net);
+    expect(rows(a.db, "SELECT id, name, city FROM teams ORDER BY id")).toEqual([[1n, "renamed on B", "Paris"], [2n, null, "Houston"]]);
+  });
+});
+
+describe("schema changes with writes not captured yet", () => {
+  it("a row written and renumbered before the app alters its table keeps one identity", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, tag) VALUES (1, 254, 't')");
+    run(a.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    run(a.db, "UPDATE teams SET id = 2 WHERE id = 1");
+    await captureLocal(a.sql, a.ctx);
+    expect(checkIntegrity(a.db)).toEqual([]);
+    run(b.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    await converged(net);
+    expect(rows(b.db, "SELECT number, tag FROM teams")).toEqual([[254n, "t"]]);
+  });
+
+  it("a table the app rebuilds (create new, copy, drop, rename: SQLite's way to change a table) is still captured", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', 'CMP')");
+    await net.settle();
+    a.db.exec(`BEGIN;
+      CREATE TABLE settings_new (key TEXT PRIMARY KEY, value TEXT NOT NULL DEFAULT '');
+      INSERT INTO settings_new SELECT key, value FROM settings;
+      DROP TABLE settings;
+      ALTER TABLE settings_new RENAME TO settings;
+      COMMIT;`);
+    await net.capture(0);
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('theme', 'dark')");
+    await net.settle();
+    expect(rows(b.db, "SELECT key, value FROM settings ORDER BY key")).toEqual([["event", "CMP"], ["theme", "dark"]]);
+  });
+});
+
+describe("schema evolution after a delete and re-insert", () => {
+  it("a row deleted and re-inserted between two captures keeps its new values when its table gains a column", async () => {
+    const { reps, net } = await mesh(2);
+    const [a] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', 'zzz-old')");
+    run(a.db, "DELETE FROM settings WHERE key = 'event'");
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', 'aaa-new')");
+    await net.settle();
+    run(a.db, "ALTER TABLE settings ADD COLUMN note TEXT");
+    await captureLocal(a.sql, a.ctx);
+    expect(rows(a.db, "SELECT key, value FROM settings")).toEqual([["event", "aaa-new"]]);
+    run(reps[1]!.db, "ALTER TABLE settings ADD COLUMN note TEXT");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT key, value FROM settings")).toEqual([["event", "aaa-new"]]);
+  });
+});
+
+describe("constraints never block the stream", () => {
+  const ROBOTS = "CREATE TABLE robots (id INTEGER PRIMARY KEY, serial TEXT UNIQUE, name TEXT)";
+
+  it("a row violating UNIQUE at the receiver is parked with its reason while the rest of the batch applies", async () => {
+    const { reps, net } = await mesh(2, { ddl: [ROBOTS] });
+    const [a, b] = reps as [Replica, Replica];
+    run(b.db, "INSERT INTO robots (serial, name) VALUES ('S1', 'B robot')");
+    run(a.db, "INSERT INTO robots (serial, name) VALUES ('S0', 'A robot 0')");
+    run(a.db, "INSERT INTO robots (serial, name) VALUES ('S1', 'A robot 1')");
+    run(a.db, "INSERT INTO robots (serial, name) VALUES ('S2', 'A robot 2')");
+    await net.capture(0);
+    await net.capture(1);
+    const result = await net.pullAll(0, 1);
+    expect(result.delivered).toBe(3);
+    expect(rows(b.db, "SELECT serial, name FROM robots ORDER BY serial")).toEqual([["S0", "A robot 0"], ["S1", "B robot"], ["S2", "A robot 2"]]);
+    const p = parked(b);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.gid.startsWith(a.site)).toBe(true);
+    expect(p[0]!.why).toMatch(/UNIQUE/i);
+    // The stream goes on: later changes still arrive.
+    run(a.db, "INSERT INTO robots (serial, name) VALUES ('S3', 'A robot 3')");
+    await net.capture(0);
+    await net.pullAll(0, 1);
+    expect(rows(b.db, "SELECT name FROM robots WHERE serial = 'S3'")).toEqual([["A robot 3"]]);
+    // Fixing the conflict locally lets the parked row in.
+    run(b.db, "UPDATE robots SET serial = 'S1-b' WHERE name = 'B robot'");
+    await net.settle();
+    expect(rows(b.db, "SELECT serial, name FROM robots ORDER BY serial")).toEqual([["S0", "A robot 0"], ["S1", "A robot 1"], ["S1-b", "B robot"], ["S2", "A robot 2"], ["S3", "A robot 3"]]);
+    expect(parked(b)).toEqual([]);
+  });
+
+  it("rows parked on both sides of a UNIQUE conflict do not make the sites exchange them forever", async () => {
+    const { reps, net } = await mesh(2, { ddl: [ROBOTS] });
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO robots (serial, name) VALUES ('S1', 'A robot')");
+    run(b.db, "INSERT INTO robots (serial, name) VALUES ('S1', 'B robot')");
+    const { quiet } = await net.settle(10);
+    expect(parked(a)).toHaveLength(1);
+    expect(parked(b)).toHaveLength(1);
+    expect(quiet, "the two sites stop sending each other the parked rows").toBe(true);
+  });
+});
+
+describe("values", () => {
+  const VALS = "CREATE TABLE vals (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n NUMERIC, a)";
+
+  it("64-bit integers, reals that look integral, unicode text and blobs round-trip exactly", async () => {
+    const { reps, net } = await mesh(2, { ddl: [VALS] });
+    const [a, b] = reps as [Replica, Replica];
+    const blob = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const cases: unknown[][] = [
+      [2n ** 63n - 1n, 2.0, "🤖 Ünïcødé 日本語", blob, 2.5, 2.0],
+      [-(2n ** 63n), 0.1, "quote ' \" back\\slash", Buffer.alloc(0), 10n, 3n],
+      [2n ** 53n + 1n, 1e308, "", Buffer.from([0]), 1e20, "4"],
+      [0n, -1.5, "line\nbreak\ttab", null, null, Buffer.from([0xff, 0x00])],
+      [-1n, 5e-324, "\u{1F600}\u200D", Buffer.from("text as blob"), -0.5, 2n ** 63n - 1n],
+    ];
+    for (const c of cases) run(a.db, "INSERT INTO vals (i, r, t, b, n, a) VALUES (?, ?, ?, ?, ?, ?)", ...c);
+    const typed = "SELECT i, typeof(i), r, typeof(r), t, b, typeof(b), n, typeof(n), a, typeof(a) FROM vals ORDER BY id";
+    await converged(net);
+    expect(rows(b.db, typed)).toEqual(rows(a.db, typed));
+    expect(rows(b.db, "SELECT typeof(r), typeof(a) FROM vals WHERE id = 1")).toEqual([["real", "real"]]);
+    // And back: an update on B of every column arrives on A exactly.
+    run(b.db, "UPDATE vals SET i = ?, r = ?, a = ? WHERE id = 2", 2n ** 62n + 3n, 4.0, 8.0);
+    await converged(net);
+    expect(rows(a.db, "SELECT i, r, typeof(r), a, typeof(a) FROM vals WHERE id = 2")).toEqual([[2n ** 62n + 3n, 4, "real", 8, "real"]]);
+  });
+
+  it.each([
+    ["infinity", "INSERT INTO vals (id, r, a) VALUES (1, 9e999, -9e999)"],
+    ["text with a NUL character", "INSERT INTO vals (id, t) VALUES (1, 'a' || char(0) || 'b')"],
+  ])("edge values round-trip too: %s", async (_name, sql) => {
+    const { reps, net } = await mesh(2, { ddl: [VALS] });
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, sql);
+    const typed = "SELECT r, typeof(r), a, typeof(a), hex(t), typeof(t) FROM vals ORDER BY id";
+    await converged(net);
+    expect(rows(b.db, typed)).toEqual(rows(a.db, typed));
+  });
+});
+
+describe("writes by other processes", () => {
+  function python(file: string, script: string): void {
+    execFileSync("python3", ["-c", `import sqlite3, sys\ncon = sqlite3.connect(sys.argv[1])\n${script}\ncon.commit()\ncon.close()`, file], { stdio: "pipe" });
+  }
+
+  it("writes made through python3's sqlite3 (SQLite 3.40) are captured and replicated", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "scoutsync-py-"));
+    tmpDirs.push(dir);
+    const file = join(dir, "app.db");
+    // The app created its database and rows before scoutsync ever ran.
+    python(file, `con.executescript(${JSON.stringify(SCHEMA.join(";\n") + ";")})\ncon.execute("INSERT INTO matches (id, label) VALUES (1, 'Q1')")`);
+    const a = newReplica("A", siteId(1), { file });
+    const b = newReplica("B", siteId(2), { ddl: SCHEMA });
+    open.push(a, b);
+    const net = await new Network([a, b]).start(); // installs the triggers in the app's file
+    python(
+      file,
+      [
+        "con.execute(\"INSERT INTO entries (match_id, team, score, note, photo) VALUES (1, '254', 2.0, 'ünï', x'00ff10')\")",
+        "con.execute('INSERT INTO teams (number, name) VALUES (?, ?)', (2**63 - 1, 'big'))",
+        "con.execute('INSERT INTO teams (number, name) VALUES (?, ?)', (2, 'gone'))",
+        "con.execute(\"UPDATE matches SET label = 'Q1 (replay)' WHERE id = 1\")",
+        "con.execute(\"DELETE FROM teams WHERE name = 'gone'\")",
+        "con.execute(\"INSERT INTO settings VALUES ('event', 'CMP') ON CONFLICT (key) DO UPDATE SET value = excluded.value\")",
+        "con.execute(\"INSERT INTO pit (team, event, note) VALUES (254, 'qual', 'py')\")",
+      ].join("\n"),
+    );
+    const { captured } = await captureLocal(a.sql, a.ctx);
+    expect(captured).toBe(7);
+    await converged(net);
+    expect(rows(b.db, "SELECT m.label, e.team, e.score, typeof(e.score), e.note, hex(e.photo) FROM entries e JOIN matches m ON m.id = e.match_id")).toEqual([
+      ["Q1 (replay)", "254", 2, "real", "ünï", "00FF10"],
+    ]);
+    expect(rows(b.db, "SELECT number, name FROM teams")).toEqual([[2n ** 63n - 1n, "big"]]);
+    // And back into the file python reads.
+    run(b.db, "UPDATE teams SET name = 'from B' WHERE name = 'big'");
+    await converged(net);
+    a.db.close();
+    const out = execFileSync("python3", ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT name FROM teams').fetchall())", file]).toString().trim();
+    expect(out).toBe("[('from B',)]");
+  });
+});

@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "libsql";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HttpError } from "../../local-agent/libsql-server/errors.js";
+import { executeRequest } from "../../local-agent/libsql-server/execute.js";
+import { DatabasePool } from "../../local-agent/libsql-server/pool.js";
+import { StreamRegistry, type Stream } from "../../local-agent/libsql-server/streams.js";
+
+const dir = mkdtempSync(join(tmpdir(), "libsql-server-streams-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+function sql(stream: Stream, text: string): unknown {
+  const { result } = executeRequest(stream, { type: "execute", stmt: { sql: text } });
+  if (result.type === "error") throw new Error(`${result.error.code}: ${result.error.message}`);
+  return result.response.type === "execute" ? result.response.result.rows : undefined;
+}
+
+async function until(check: () => boolean, what: string, limitMs = 5_000): Promise<void> {
+  for (let waited = 0; !check(); waited += 10) {
+    if (waited > limitMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("streams and batons", () => {
+  let pool: DatabasePool;
+  let other: DatabasePool;
+  let registry: StreamRegistry;
+  const logs: string[] = [];
+  beforeEach(async () => {
+    pool = new DatabasePool("app", join(dir, `app-${++n}.db`));
+    other = new DatabasePool("state", join(dir, `state-${n}.db`));
+    await pool.init();
+    await other.init();
+    registry = new StreamRegistry(100, 3, (line) => logs.push(line));
+  });
+  afterEach(() => {
+    registry.closeAll();
+    pool.close();
+    other.close();
+  });
+
+  it("gives a new unguessable baton per request and refuses used ones", () => {
+    const stream = registry.open(pool);
+    const b1 = registry.park(stream);
+    expect(b1).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(registry.take(b1, pool)).toBe(stream);
+    const b2 = registry.park(stream);
+    expect(b2).not.toBe(b1);
+    expect(() => registry.take(b1, pool)).toThrow(/already used/);
+    expect(() => registry.take("forged", pool)).toThrow(HttpError);
+    expect(() => registry.take(b2, other)).toThrow(/database "app"/);
+    expect(registry.take(b2, pool)).toBe(stream);
+    registry.dispose(stream);
+  });
+
+  it("limits the number of open streams", () => {
+    for (let i = 0; i < 3; i++) registry.open(pool);
+    expect(() => registry.open(pool)).toThrow(/too many open streams/);
+  });
+
+  it("expires an idle stream, rolls back its transaction and releases the write lock", async () => {
+    const stream = registry.open(pool);
+    sql(stream, "CREATE TABLE t(x)");
+    sql(stream, "BEGIN IMMEDIATE");
+    sql(stream, "INSERT INTO t VALUES (1)");
+    const baton = registry.park(stream);
+    await until(() => registry.size === 0, "the stream to expire");
+    expect(() => registry.take(baton, pool)).toThrow(/expired/);
+    expect(logs.some((l) => l.includes("rolled back"))).toBe(true);
+    const check = new Database(pool.file);
+    try {
+      check.exec("BEGIN IMMEDIATE; INSERT INTO t VALUES (2); COMMIT");
+      expect(check.prepare("SELECT x FROM t").raw(true).all()).toEqual([[2]]);
+    } finally {
+      check.close();
+    }
+  });
+
+  it("replaces a connection left stale by SQLITE_BUSY_SNAPSHOT once it is back in autocommit", () => {
+    const stream = registry.open(pool);
+    sql(stream, "CREATE TABLE t(x)");
+    sql(stream, "BEGIN");
+    sql(stream, "SELECT * FROM t");
+    const writer = new Database(pool.file);
+    try {
+      writer.exec("INSERT INTO t VALUES (1)");
+      expect(() => sql(stream, "INSERT INTO t VALUES (2)")).toThrow(/SQLITE_BUSY_SNAPSHOT/);
+      sql(stream, "ROLLBACK");
+      // Without the replacement, the failed statement's snapshot would make this fail too.
+      sql(stream, "INSERT INTO t VALUES (3)");
+      expect(sql(stream, "SELECT count(*) FROM t")).toEqual([[{ type: "integer", value: "2" }]]);
+    } finally {
+      writer.close();
+    }
+    registry.dispose(stream);
+  });
+
+  it("pools clean connections and drops those with connection state", () => {
+    const a = registry.open(pool);
+    sql(a, "SELECT 1");
+    const first = a.connection();
+    registry.dispose(a);
+    const b = registry.open(pool);
+    expect(b.connection()).toBe(first);
+    sql(b, "CREATE TEMP TABLE scratch(x)");
+    registry.dispose(b);
+    const c = registry.open(pool);
+    expect(c.connection()).not.toBe(first);
+    expect(sql(c, "SELECT count(*) FROM temp.sqlite_schema")).toEqual([[{ type: "integer", value: "0" }]]);
+    expect(sql(c, "PRAGMA foreign_keys")).toEqual([[{ type: "integer", value: "0" }]]);
+    expect(sql(c, "PRAGMA journal_mode")).toEqual([[{ type: "text", value: "wal" }]]);
+    registry.dispose(c);
+  });
+});

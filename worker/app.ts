@@ -1,0 +1,31 @@
+/**
+ * The worker's HTTP API. Routes are grouped by concern under routes/; this file wires them and
+ * turns every failure into a JSON body with a status, a code and a message.
+ */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ErrorBody } from "../functions/wire/ping.js";
+import type { Env } from "./env.js";
+import { adminRoutes } from "./routes/admin.js";
+import { databaseRoutes } from "./routes/database.js";
+import { fragmentRoutes } from "./routes/fragments.js";
+import { pingRoutes } from "./routes/ping.js";
+import { tickRoutes } from "./routes/tick.js";
+
+export type AppEnv = { Bindings: Env };
+
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.route("/api/sync", pingRoutes());
+  app.route("/api/sync", tickRoutes());
+  app.route("/api/sync/database", databaseRoutes());
+  app.route("/api/admin", adminRoutes());
+  app.route("/ui", fragmentRoutes());
+  app.notFound((c) => c.json<ErrorBody>({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, code: "not_found" }, 404));
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return err.getResponse();
+    console.error(`${c.req.method} ${new URL(c.req.url).pathname}: ${err.stack ?? err.message}`);
+    return c.json<ErrorBody>({ error: err.message, code: "internal" }, 500);
+  });
+  return app;
+}

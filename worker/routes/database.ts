@@ -1,0 +1,40 @@
+/** /api/sync/database/*: capture (agent), changes (peers pull), apply (peers push). */
+import { Hono } from "hono";
+import { applyRemote, captureLocal, readChanges } from "../../functions/db/engine.js";
+import { ChangeBatchSchema, ChangesQuerySchema, type ChangesPage } from "../../functions/wire/database.js";
+import type { AppEnv } from "../app.js";
+import { requireLocal, requirePeer } from "../auth.js";
+import { background } from "../background.js";
+import { fail } from "../errors.js";
+import { services } from "../services.js";
+import { pushAll } from "../sync/peers.js";
+import { jsonBody, queryParams } from "../validate.js";
+
+/** A full batch of 5,000 rows with photos fits; anything larger is refused before parsing. */
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+
+export function databaseRoutes(): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .post("/capture", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const result = await captureLocal(s.appDb, s.engine);
+      if (result.captured) background(c, pushAll(s));
+      return c.json(result);
+    })
+    .get("/changes", requirePeer(), async (c) => {
+      const s = await services(c.env);
+      const q = queryParams(c, ChangesQuerySchema);
+      const page = await readChanges(s.appDb, s.engine, q.since, q.limit);
+      const body: ChangesPage = { site: s.siteId, ...page };
+      return c.json(body);
+    })
+    .post("/apply", requirePeer(), async (c) => {
+      const s = await services(c.env);
+      const batch = await jsonBody(c, ChangeBatchSchema, MAX_BATCH_BYTES);
+      if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
+      const result = await applyRemote(s.appDb, s.engine, batch.changes);
+      // Forward what changed here, so A ↔ B ↔ C converges when A and C are not peers.
+      if (result.applied || result.parked || result.captured) background(c, pushAll(s));
+      return c.json({ applied: result.applied, unchanged: result.unchanged, parked: result.parked });
+    });
+}

@@ -1,0 +1,63 @@
+/**
+ * Per-isolate services: the libSQL clients, drizzle over the state database, this site's id.
+ * Built on first use and reused while the bindings stay the same; nothing here is state that
+ * must survive between requests (that lives in the databases).
+ */
+import { createClient, type Client } from "@libsql/client/web";
+import { drizzle } from "drizzle-orm/libsql/web";
+import type { LibSQLDatabase } from "drizzle-orm/libsql";
+import { eq } from "drizzle-orm";
+import type { SqlDb } from "../functions/db/port.js";
+import type { EngineContext } from "../functions/db/engine.js";
+import { parseEnv, type Config } from "./env.js";
+import { clientDb } from "./sync/sql-port.js";
+import { migrate } from "./state/migrate.js";
+import * as schema from "./state/schema.js";
+
+export interface Services {
+  config: Config;
+  app: Client;
+  state: Client;
+  db: LibSQLDatabase<typeof schema>;
+  siteId: string;
+  startedAt: number;
+  /** The app's database as the sync engine sees it. */
+  appDb: SqlDb;
+  engine: EngineContext;
+}
+
+let cached: { key: string; services: Promise<Services> } | null = null;
+
+export function services(env: unknown, now: () => number = Date.now): Promise<Services> {
+  const config = parseEnv(env);
+  const key = JSON.stringify(config);
+  if (!cached || cached.key !== key) {
+    const pending = build(config, now());
+    // A failed start (database not up yet) must not be cached: the next request tries again.
+    pending.catch(() => {
+      if (cached?.services === pending) cached = null;
+    });
+    cached = { key, services: pending };
+  }
+  return cached.services;
+}
+
+async function build(config: Config, startedAt: number): Promise<Services> {
+  const authToken = config.LIBSQL_AUTH_TOKEN;
+  // App rows may hold 64-bit integers; scoutsync's own tables never do, and drizzle wants numbers.
+  const app = createClient({ url: config.LIBSQL_URL, authToken, intMode: "bigint" });
+  const state = createClient({ url: config.LIBSQL_STATE_URL ?? config.LIBSQL_URL, authToken, intMode: "number" });
+  await migrate(state);
+  const db = drizzle(state, { schema });
+  const siteId = await ensureSiteId(db, startedAt);
+  return { config, app, state, db, siteId, startedAt, appDb: clientDb(app), engine: { site: siteId, now: () => Date.now(), cache: {} } };
+}
+
+async function ensureSiteId(db: LibSQLDatabase<typeof schema>, now: number): Promise<string> {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  const fresh = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  await db.insert(schema.site).values({ key: "self", siteId: fresh, createdAt: now }).onConflictDoNothing();
+  const row = await db.select().from(schema.site).where(eq(schema.site.key, "self")).get();
+  if (!row) throw new Error("site identity missing after insert");
+  return row.siteId;
+}
