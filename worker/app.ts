@@ -8,6 +8,7 @@ import type { ErrorBody } from "../functions/wire/ping.js";
 import type { Env } from "./env.js";
 import { adminRoutes } from "./routes/admin.js";
 import { databaseRoutes } from "./routes/database.js";
+import { fileRoutes } from "./routes/files.js";
 import { fragmentRoutes } from "./routes/fragments.js";
 import { pingRoutes } from "./routes/ping.js";
 import { tickRoutes } from "./routes/tick.js";
@@ -19,6 +20,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/sync", pingRoutes());
   app.route("/api/sync", tickRoutes());
   app.route("/api/sync/database", databaseRoutes());
+  app.route("/api/sync/files", fileRoutes());
   app.route("/api/admin", adminRoutes());
   app.route("/ui", fragmentRoutes());
   app.notFound((c) => c.json<ErrorBody>({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, code: "not_found" }, 404));

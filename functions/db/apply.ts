@@ -8,7 +8,7 @@
  * goes on. Parked rows are still forwarded to other peers, so A ↔ B ↔ C converges even when B
  * cannot hold a row itself.
  */
-import { observe, stampHlc } from "../clock/hlc.js";
+import { observe, stamp, stampHlc, tick } from "../clock/hlc.js";
 import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
@@ -16,10 +16,20 @@ import { originKey, pkArgs } from "./identity.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
 import { query, type Arg, type SqlExec, type Stmt } from "./port.js";
-import { isAlive, maxStampOf, mergeStates, stateKey, type RowState } from "./row-state.js";
-import type { Schema } from "./schema.js";
+import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
+import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
 import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, versionKey, versionRowsByGid, type VersionRow } from "./version-rows.js";
+
+interface Planned {
+  ch: RowChange;
+  merged: RowState;
+  ev: VersionRow | undefined;
+  /** The row's values in its table, when it is physically there. */
+  vals: Record<string, Val> | undefined;
+  /** The replicated state changed (peers must hear of it), not only its local placement. */
+  changed: boolean;
+}
 
 interface Group {
   stmts: Stmt[];
@@ -33,7 +43,14 @@ const PARKED_RETRY = 100;
  * Applies a batch inside the caller's write transaction. `retry` adds rows whose values had no
  * home before (parked rows; rows of tables that just changed shape) to be placed again.
  */
-export async function applyChanges(tx: SqlExec, schema: Schema, meta: Meta, incoming: RowChange[], retry: { parked: boolean; tables: string[] }): Promise<ApplyResult> {
+export async function applyChanges(
+  tx: SqlExec,
+  ctx: EngineContext,
+  schema: Schema,
+  meta: Meta,
+  incoming: RowChange[],
+  retry: { parked: boolean; tables: string[] },
+): Promise<ApplyResult> {
   // Duplicates inside one batch merge first: the result is the same as applying them one by one.
   const wanted = new Map<string, RowChange>();
   for (const ch of incoming) {
@@ -61,33 +78,94 @@ export async function applyChanges(tx: SqlExec, schema: Schema, meta: Meta, inco
 
   const present = await presentValues(tx, schema, [...existing.values()]);
   const result: ApplyResult = { applied: 0, unchanged: 0, parked: 0 };
-  const planned: { ch: RowChange; merged: RowState; ev: VersionRow | undefined; vals: Record<string, Val> | undefined }[] = [];
+  const planned: Planned[] = [];
   for (const [key, ch] of wanted) {
     meta.hlc = observe(meta.hlc, stampHlc(maxStampOf(ch.s)));
     const ev = existing.get(key);
     const vals = ev ? present.get(key) : undefined;
     const local = ev ? stateOf(ev, ev.why === null ? (vals ?? null) : null) : null;
     const merged = local ? mergeStates(local, ch.s) : ch.s;
-    if (local && !forced.has(key) && stateKey(merged) === stateKey(local)) {
+    const same = local !== null && stateKey(merged) === stateKey(local);
+    if (same && !forced.has(key)) {
       result.unchanged++;
       continue;
     }
-    planned.push({ ch, merged, ev, vals });
+    planned.push({ ch, merged, ev, vals, changed: !same });
   }
 
+  await keepReferencedParents(tx, ctx, schema, meta, planned);
   // Parents first, so a child written in this batch finds its parent's local key.
   const rank = new Map(schema.order.map((t, i) => [t.name, i]));
   planned.sort((a, b) => (rank.get(a.ch.t) ?? -1) - (rank.get(b.ch.t) ?? -1));
   const known = await knownParents(tx, planned.map((p) => p.merged));
   for (const p of planned) if (isAlive(p.merged) && schema.tables.has(p.ch.t)) known.add(versionKey(p.ch.t, p.ch.g));
 
-  const groups = planned.map((p) => planRow(schema, meta, p.ch, p.merged, p.ev, p.vals !== undefined, known));
+  const groups = planned.map((p) => planRow(schema, meta, p, known));
   result.applied = planned.length;
   const parkedNow = planned.filter((_, i) => groups[i]!.parkedAlready).length;
   const failed = await execGroups(tx, groups.map((g) => g.group));
   result.parked = parkedNow + failed;
   result.applied -= result.parked;
   return result;
+}
+
+/**
+ * References keep a row alive (as edits beat deletes): a parent deleted on one site while
+ * another site gave it a new child is revived, on whichever site first sees both, with a fresh
+ * existence stamp that then wins everywhere. So no site keeps a child pointing at nothing, and
+ * nothing the child's author wrote disappears.
+ */
+async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, planned: Planned[]): Promise<void> {
+  const revive = (p: Planned): void => {
+    meta.hlc = tick(meta.hlc, ctx.now());
+    p.merged = revivedState(p.merged, stamp(meta.hlc, ctx.site));
+    p.changed = true;
+  };
+  const byKey = new Map(planned.map((p) => [versionKey(p.ch.t, p.ch.g), p]));
+  const dyingLks = new Set(planned.filter((p) => !isAlive(p.merged) && p.ev?.lk != null).map((p) => versionKey(p.ch.t, String(p.ev!.lk))));
+
+  // Deletes arriving for parents whose children still live here.
+  for (const p of planned) {
+    const t = schema.tables.get(p.ch.t);
+    if (isAlive(p.merged) || !t || t.identity.kind !== "rowid" || p.ev?.lk == null || p.vals === undefined) continue;
+    if (await hasLiveChildren(tx, schema, t.name, p.ev.lk as bigint, dyingLks)) revive(p);
+  }
+
+  // New or changed children pointing at parents that are dead here.
+  const wanted = new Map<string, { t: string; g: string }>();
+  for (const p of planned) {
+    if (!isAlive(p.merged)) continue;
+    for (const v of Object.values(p.merged.vals)) if (v !== null && typeof v === "object" && "r" in v) wanted.set(versionKey(v.t, v.r), { t: v.t, g: v.r });
+  }
+  const outside = new Map<string, string[]>();
+  for (const [key, ref] of wanted) {
+    const inBatch = byKey.get(key);
+    if (inBatch) {
+      if (!isAlive(inBatch.merged)) revive(inBatch);
+    } else outside.set(ref.t, [...(outside.get(ref.t) ?? []), ref.g]);
+  }
+  for (const [tbl, gids] of outside) {
+    for (const ev of await versionRowsByGid(tx, tbl, gids)) {
+      const state = stateOf(ev, null);
+      if (isAlive(state)) continue;
+      const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, merged: state, ev, vals: undefined, changed: true };
+      revive(p);
+      planned.push(p);
+    }
+  }
+}
+
+async function hasLiveChildren(tx: SqlExec, schema: Schema, parent: string, lk: bigint, dying: Set<string>): Promise<boolean> {
+  const probes: { child: string; stmt: Stmt }[] = [];
+  for (const [child, refs] of schema.refs) {
+    for (const [col, target] of refs) {
+      if (target !== parent) continue;
+      probes.push({ child, stmt: { sql: `SELECT rowid FROM ${quoteIdent(child)} WHERE ${quoteIdent(col)} = ? LIMIT 100`, args: [lk] } });
+    }
+  }
+  if (probes.length === 0) return false;
+  const results = await tx.batch(probes.map((p) => p.stmt));
+  return results.some((rows, i) => rows.some((r) => !dying.has(versionKey(probes[i]!.child, String(r[0])))));
 }
 
 /** Values of the existing rows that are physically in their table, by version key. */
@@ -123,14 +201,16 @@ async function knownParents(tx: SqlExec, states: RowState[]): Promise<Set<string
 function planRow(
   schema: Schema,
   meta: Meta,
-  ch: RowChange,
-  merged: RowState,
-  ev: VersionRow | undefined,
-  present: boolean,
+  p: Planned,
   known: Set<string>,
 ): { group: Group; parkedAlready: boolean } {
+  const { ch, merged, ev } = p;
+  const present = p.vals !== undefined;
   const t = schema.tables.get(ch.t);
-  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq: ++meta.seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null };
+  // Peers re-read a row only when its replicated state changed, not when it merely found (or
+  // failed again to find) a place here: otherwise two sites that both park a row would bounce it forever.
+  const seq = p.changed || !ev ? ++meta.seq : ev.seq;
+  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null };
   const parkAs = (reason: string): Stmt[] => [upsertVersionStmt({ ...v, x: merged.vals, why: reason })];
   const group = (stmts: Stmt[]): { group: Group; parkedAlready: boolean } => ({ group: { stmts, park: parkAs }, parkedAlready: false });
   const parked = (reason: string): { group: Group; parkedAlready: boolean } => ({ group: { stmts: parkAs(reason), park: parkAs }, parkedAlready: true });
@@ -139,7 +219,8 @@ function planRow(
   const where = keyWhere(t, v.lk);
   if (!isAlive(merged)) {
     const stmts = present && where ? [{ sql: `DELETE FROM ${quoteIdent(t.name)} WHERE ${where.sql}`, args: where.args }] : [];
-    return group([...stmts, upsertVersionStmt({ ...v, x: merged.vals })]);
+    // A dead rowid row lets go of its local key, which the app may reuse for a new row.
+    return group([...stmts, upsertVersionStmt({ ...v, lk: t.identity.kind === "rowid" ? null : v.lk, x: merged.vals })]);
   }
 
   const local = new Set(t.cols.map((c) => c.name));
@@ -153,7 +234,7 @@ function planRow(
       if (!known.has(versionKey(val.t, val.r))) return parked(`waiting for row ${val.r} of table ${JSON.stringify(val.t)}`);
       sets.push({ col, sql: "(SELECT lk FROM _scoutsync_rows WHERE tbl = ? AND gid = ?)", args: [val.t, val.r] });
     } else {
-      sets.push({ col, sql: "?", args: [decodeVal(val)] });
+      sets.push({ col, ...valueSql(val) });
     }
   }
 
@@ -186,6 +267,13 @@ function planRow(
     args: [preferred, preferred, preferred, ...args],
   };
   return group([insert, upsertVersionStmt(v, "last_insert_rowid()")]);
+}
+
+/** A value as SQL: a parameter, except infinities, which the client cannot bind. */
+function valueSql(val: Val): { sql: string; args: Arg[] } {
+  const arg = decodeVal(val);
+  if (typeof arg === "number" && !Number.isFinite(arg)) return { sql: arg > 0 ? "9e999" : "-9e999", args: [] };
+  return { sql: "?", args: [arg] };
 }
 
 function keyWhere(t: TableInfo, lk: bigint | string | null): { sql: string; args: Arg[] } | null {

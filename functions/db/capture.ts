@@ -13,7 +13,7 @@ import type { Meta } from "./meta.js";
 import { int, query, textOrNull, type Arg, type SqlExec, type Stmt } from "./port.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeTypedList, type SqlValue, type Val } from "./values.js";
-import { colStamp, normalize } from "./row-state.js";
+import { colStamp, isAlive, normalize } from "./row-state.js";
 import { upsertVersionStmt, versionKey, versionRowsByGid, versionRowsByLk, type VersionRow } from "./version-rows.js";
 
 interface LogEntry {
@@ -30,7 +30,7 @@ interface LogEntry {
 const PAGE = 2000;
 
 /** Captures up to `maxPages` pages of the log. Returns how many log entries were processed. */
-export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, maxPages = 50): Promise<number> {
+export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, staleCols = new Map<string, string[]>(), maxPages = 50): Promise<number> {
   let total = 0;
   for (let page = 0; page < maxPages; page++) {
     const rows = await query(tx, "SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ?", [PAGE]);
@@ -45,7 +45,7 @@ export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, m
       cols: textOrNull(r[6]),
       vals: textOrNull(r[7]),
     }));
-    await capturePage(tx, ctx, schema, meta, entries);
+    await capturePage(tx, ctx, schema, meta, entries, staleCols);
     await tx.batch([{ sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }]);
     total += entries.length;
     if (rows.length < PAGE) break;
@@ -60,7 +60,7 @@ function localKey(t: TableInfo, k: SqlValue): bigint | string | null {
   return pkGid(decodeTypedList(String(k)));
 }
 
-async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, entries: LogEntry[]): Promise<void> {
+async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, entries: LogEntry[], staleCols: Map<string, string[]>): Promise<void> {
   // Index what exists for every key the page mentions, then replay the page in memory.
   const byLk = new Map<string, VersionRow>();
   const byGid = new Map<string, VersionRow>();
@@ -92,7 +92,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
   }
 
   const touched = new Map<string, VersionRow>();
-  const tombs: { v: VersionRow; t: TableInfo; vals: Val[] }[] = [];
+  const tombs: { v: VersionRow; t: TableInfo }[] = [];
   const parkedEdits: { v: VersionRow; t: TableInfo; cols: string[] }[] = [];
   const find = (t: TableInfo, lk: bigint | string): VersionRow | undefined =>
     t.identity.kind === "rowid" ? byLk.get(versionKey(t.name, String(lk))) : byGid.get(versionKey(t.name, lk as string));
@@ -147,7 +147,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
           v.lk = k;
           index(v);
         }
-        const cols = parseChangedCols(e.cols);
+        const cols = [...parseChangedCols(e.cols), ...(staleCols.get(t.name) ?? [])];
         for (const col of cols) v.clk[col] = at;
         if (v.why !== null) parkedEdits.push({ v, t, cols });
       }
@@ -155,7 +155,18 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
       v = find(t, k);
       if (!v) continue;
       v.del = at;
-      if (e.vals) tombs.push({ v, t, vals: decodeTypedList(e.vals) });
+      if (t.identity.kind === "rowid") {
+        // The app may hand this rowid to a new, unrelated row: the dead identity lets go of it.
+        byLk.delete(versionKey(t.name, String(k)));
+        v.lk = null;
+      }
+      if (e.vals) {
+        const vals = decodeTypedList(e.vals);
+        t.cols.forEach((c, i) => {
+          v!.x[c.name] = vals[i] ?? null;
+        });
+        tombs.push({ v, t });
+      }
     }
     if (v) touched.set(versionKey(v.tbl, v.gid), v);
   }
@@ -177,13 +188,11 @@ function schemaCols(schema: Schema, tbl: string): string[] {
 }
 
 /** A deleted row's last values stay with its tombstone, with foreign keys as row references. */
-async function keepTombValues(tx: SqlExec, schema: Schema, tombs: { v: VersionRow; t: TableInfo; vals: Val[] }[]): Promise<void> {
-  for (const { v, t, vals } of tombs) {
+async function keepTombValues(tx: SqlExec, schema: Schema, tombs: { v: VersionRow; t: TableInfo }[]): Promise<void> {
+  for (const { v, t } of tombs) {
     const refs = schema.refs.get(t.name);
-    t.cols.forEach((c, i) => {
-      v.x[c.name] = vals[i] ?? null;
-    });
-    if (!refs?.size) continue;
+    // Re-inserted later in the same page: its values are in the table again.
+    if (!refs?.size || isAlive({ ins: v.ins, clk: v.clk, del: v.del, vals: {} })) continue;
     for (const [col, parent] of refs) {
       const raw = v.x[col];
       if (typeof raw !== "number" && !(raw !== null && typeof raw === "object" && "i" in raw)) continue;

@@ -2,7 +2,7 @@
 import type { RowChange } from "../wire/database.js";
 import { readLocalValues } from "./local-values.js";
 import { query, type SqlExec } from "./port.js";
-import { isAlive } from "./row-state.js";
+import { isAlive, type RowState } from "./row-state.js";
 import type { Schema } from "./schema.js";
 import { VERSION_COLS, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
 import type { Val } from "./values.js";
@@ -10,22 +10,28 @@ import type { Val } from "./values.js";
 export async function changesSince(tx: SqlExec, schema: Schema, since: number, limit: number): Promise<{ changes: RowChange[]; last: number; more: boolean }> {
   const rows = (await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, [since, limit])).map(parseVersionRow);
   const states = await statesOf(tx, schema, rows);
-  return {
-    changes: rows.map((v, i) => ({ t: v.tbl, g: v.gid, s: states[i]! })),
-    last: rows.length ? rows[rows.length - 1]!.seq : since,
-    more: rows.length === limit,
-  };
+  const changes: RowChange[] = [];
+  rows.forEach((v, i) => {
+    // A live row missing from its table was moved or deleted by a write not captured yet; the
+    // capture gives it a new sequence, so it is sent then, with its values, instead of empty now.
+    if (states[i] !== null) changes.push({ t: v.tbl, g: v.gid, s: states[i]! });
+  });
+  return { changes, last: rows.length ? rows[rows.length - 1]!.seq : since, more: rows.length === limit };
 }
 
 /** States of version rows: the table's values for materialized live rows, x for the rest. */
-export async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]) {
+async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<(RowState | null)[]> {
   const byTable = new Map<string, VersionRow[]>();
   for (const v of rows) if (isMaterialized(schema, v)) byTable.set(v.tbl, [...(byTable.get(v.tbl) ?? []), v]);
   const values = new Map<string, Map<string, Record<string, Val>>>();
   for (const [tbl, vs] of byTable) {
     values.set(tbl, await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!)));
   }
-  return rows.map((v) => stateOf(v, values.get(v.tbl)?.get(String(v.lk)) ?? null));
+  return rows.map((v) => {
+    if (!isMaterialized(schema, v)) return stateOf(v, null);
+    const vals = values.get(v.tbl)?.get(String(v.lk));
+    return vals ? stateOf(v, vals) : null;
+  });
 }
 
 /** A row whose values are in its table (not parked, not deleted, table present). */

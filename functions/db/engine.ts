@@ -3,13 +3,12 @@
  * capture local writes, hand out changes after a sequence, and apply received changes.
  * Shells (the worker) call these; tests call them on in-process databases.
  */
-import { formatHlc } from "../clock/hlc.js";
+import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { applyChanges } from "./apply.js";
-import { capture } from "./capture.js";
 import { changesSince, headSeq } from "./changes.js";
-import { readMeta, writeMetaStmts } from "./meta.js";
-import type { SqlDb } from "./port.js";
+import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
+import { query, type SqlDb, type SqlExec } from "./port.js";
 import { currentSchema, ensureCapture, type EngineContext } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
@@ -22,13 +21,11 @@ export interface CaptureResult {
 /** Captures writes made by any process since the last call. */
 export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
   return db.write(async (tx) => {
-    const { schema, changed } = await ensureCapture(tx, ctx);
-    const meta = await readMeta(tx);
+    const { schema, meta, captured, changed } = await ensureCapture(tx, ctx);
     const before = meta.seq;
-    const captured = await capture(tx, ctx, schema, meta);
     if (changed.length) {
       await tx.batch([{ sql: "INSERT INTO _scoutsync_mute VALUES (1)" }]);
-      await applyChanges(tx, schema, meta, [], { parked: true, tables: changed });
+      await applyChanges(tx, ctx, schema, meta, [], { parked: true, tables: changed });
       await tx.batch([{ sql: "DELETE FROM _scoutsync_mute" }]);
     }
     if (meta.seq !== before || captured) await tx.batch(writeMetaStmts(meta));
@@ -39,12 +36,10 @@ export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<Captu
 /** Merges received row states; local writes not yet captured are captured first, in the same transaction. */
 export async function applyRemote(db: SqlDb, ctx: EngineContext, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
   return db.write(async (tx) => {
-    const { schema, changed } = await ensureCapture(tx, ctx);
-    const meta = await readMeta(tx);
-    const captured = await capture(tx, ctx, schema, meta);
+    const { schema, meta, captured, changed } = await ensureCapture(tx, ctx);
     // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
     await tx.batch([{ sql: "INSERT INTO _scoutsync_mute VALUES (1)" }]);
-    const result = await applyChanges(tx, schema, meta, changes, { parked: changes.length > 0 || changed.length > 0, tables: changed });
+    const result = await applyChanges(tx, ctx, schema, meta, changes, { parked: changes.length > 0 || changed.length > 0, tables: changed });
     await tx.batch([{ sql: "DELETE FROM _scoutsync_mute" }, ...writeMetaStmts(meta)]);
     return { ...result, captured, seq: meta.seq };
   });
@@ -52,6 +47,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, changes: RowCha
 
 export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number) {
   return db.read(async (tx) => {
+    if (!(await captureInstalled(tx))) return { changes: [], last: since, more: false, head: 0 };
     const schema = await currentSchema(tx, ctx);
     const page = await changesSince(tx, schema, since, limit);
     return { ...page, head: await headSeq(tx) };
@@ -66,8 +62,12 @@ export async function readClock(db: SqlDb): Promise<{ hlc: string; seq: number }
   });
 }
 
-async function readMetaIfPresent(tx: Parameters<Parameters<SqlDb["read"]>[0]>[0]) {
-  const exists = await tx.batch([{ sql: "SELECT 1 FROM sqlite_schema WHERE name = '_scoutsync_meta'" }]);
-  if (!exists[0]?.length) return { hlc: { ms: 0, counter: 0 }, seq: 0 };
-  return readMeta(tx);
+async function readMetaIfPresent(tx: SqlExec): Promise<Meta> {
+  return (await captureInstalled(tx)) ? readMeta(tx) : { hlc: ZERO_HLC, seq: 0 };
+}
+
+/** Capture tables appear with the first write transaction; reads before that see an empty site. */
+async function captureInstalled(tx: SqlExec): Promise<boolean> {
+  const rows = await query(tx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('_scoutsync_meta', '_scoutsync_rows')");
+  return Number(rows[0]?.[0] ?? 0) === 2;
 }

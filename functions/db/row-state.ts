@@ -68,6 +68,13 @@ export function reinsertedState(s: RowState, vals: Record<string, Val>, at: Stam
   return normalize({ ins: at, clk, del: s.del, vals: { ...s.vals, ...vals } });
 }
 
+/** The row written into existence again at `at`, every column keeping its own stamp and value. */
+export function revivedState(s: RowState, at: Stamp): RowState {
+  const clk: Record<string, Stamp> = {};
+  for (const col of Object.keys(s.vals)) clk[col] = colStamp(s, col) as Stamp;
+  return normalize({ ins: at, clk, del: s.del, vals: s.vals });
+}
+
 export function deletedState(s: RowState, lastVals: Record<string, Val> | null, at: Stamp): RowState {
   return { ...s, vals: lastVals ? { ...s.vals, ...lastVals } : { ...s.vals }, del: maxStamp(s.del, at) };
 }

@@ -19,7 +19,8 @@ import {
   type TableInfo,
   type XinfoRow,
 } from "../sql/reflect.js";
-import { CAPTURE_DDL, createTriggersSql, dropTriggersSql, typedList } from "../sql/triggers.js";
+import { CAPTURE_DDL, createTriggersSql, dropTriggersSql, triggerNames, typedList } from "../sql/triggers.js";
+import { capture } from "./capture.js";
 import { pkGid } from "./identity.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { chunks, int, query, type SqlExec, type Stmt } from "./port.js";
@@ -37,8 +38,11 @@ export interface Schema {
 export interface EngineContext {
   site: string;
   now(): number;
-  /** Schema cache, kept by the shell between transactions. */
-  cache: { schema?: Schema };
+  /**
+   * Kept by the shell between transactions: the schema last read, and the schema whose capture
+   * triggers were last verified (a read may see a new table before any write installs its triggers).
+   */
+  cache: { schema?: Schema; captured?: Schema };
 }
 
 export async function loadSchema(tx: SqlExec): Promise<Schema> {
@@ -81,36 +85,66 @@ function signature(t: TableInfo): string {
 }
 
 /**
- * Makes sure every syncable table has current triggers and every pre-existing row is
- * registered. Must run inside a write transaction. Returns the tables whose shape changed
- * (new tables, new columns): values parked for them may now have a home.
+ * Columns added since a table's triggers were made. An update logged by those older triggers
+ * could not say whether it wrote them, so capture counts them as written: claiming a write of
+ * the current value is safe, dropping a real write is not.
  */
-export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ schema: Schema; changed: string[] }> {
+function addedColumns(schema: Schema, sigs: Map<string, string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const t of schema.tables.values()) {
+    const old = sigs.get(t.name);
+    if (!old) continue;
+    const before = new Set((JSON.parse(old) as [unknown, string[]])[1]);
+    const added = t.cols.map((c) => c.name).filter((c) => !before.has(c));
+    if (added.length) out.set(t.name, added);
+  }
+  return out;
+}
+
+/**
+ * Brings capture up to date and captures pending writes; must run inside a write transaction.
+ * When the app changed its schema, pending log entries are captured first (with the new
+ * reflection), and only then are triggers reinstalled and untracked rows registered, so that a
+ * row written just before an ALTER keeps one identity. Returns the tables whose shape changed
+ * (new tables, new columns, rebuilt tables): values parked for them may now have a home.
+ */
+export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ schema: Schema; meta: Meta; captured: number; changed: string[] }> {
   const version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
-  if (ctx.cache.schema?.version === version) return { schema: ctx.cache.schema, changed: [] };
+  const cached = ctx.cache.captured;
+  if (cached && cached.version === version) {
+    const meta = await readMeta(tx);
+    return { schema: cached, meta, captured: await capture(tx, ctx, cached, meta), changed: [] };
+  }
   await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));
   const meta = await readMeta(tx);
-  const seqBefore = meta.seq;
   const schema = await loadSchema(tx);
-  const sigRows = await query(tx, "SELECT k, v FROM _scoutsync_meta WHERE k LIKE 'sig:%'");
-  const sigs = new Map(sigRows.map((r) => [String(r[0]).slice(4), String(r[1])]));
+  const [sigRows, triggerRows] = await tx.batch([
+    { sql: "SELECT k, v FROM _scoutsync_meta WHERE k LIKE 'sig:%'" },
+    { sql: "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '\\_scoutsync\\_%' ESCAPE '\\'" },
+  ]);
+  const sigs = new Map((sigRows ?? []).map((r) => [String(r[0]).slice(4), String(r[1])]));
+  const captured = await capture(tx, ctx, schema, meta, addedColumns(schema, sigs));
+  const triggers = new Set((triggerRows ?? []).map((r) => `${String(r[1])}\u0000${String(r[0])}`));
   const changed: string[] = [];
   for (const t of schema.order) {
     const sig = signature(t);
-    if (sigs.get(t.name) === sig) continue;
+    // A table the app rebuilt (create, copy, drop, rename) has the same shape but lost our triggers.
+    const installed = triggerNames(t.name).every((n) => triggers.has(`${t.name}\u0000${n}`));
+    if (installed && sigs.get(t.name) === sig) continue;
     changed.push(t.name);
     const stmts: Stmt[] = [...dropTriggersSql(t.name).map((sql) => ({ sql })), ...createTriggersSql(t).map((sql) => ({ sql }))];
     stmts.push({ sql: "INSERT OR REPLACE INTO _scoutsync_meta (k, v) VALUES (?, ?)", args: [`sig:${t.name}`, sig] });
     await tx.batch(stmts);
     await registerExisting(tx, ctx, meta, t);
   }
-  if (meta.seq !== seqBefore) await tx.batch(writeMetaStmts(meta));
+  await tx.batch(writeMetaStmts(meta));
   const gone = [...sigs.keys()].filter((name) => !schema.tables.has(name));
   if (gone.length) await tx.batch(gone.map((name) => ({ sql: "DELETE FROM _scoutsync_meta WHERE k = ?", args: [`sig:${name}`] })));
   // Our own DDL moved schema_version; cache under the version the next transaction will see.
   schema.version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
+  ctx.cache.captured = schema;
   ctx.cache.schema = schema;
-  return { schema, changed };
+  return { schema, meta, captured, changed };
 }
 
 /** Rows that were in a table before its capture triggers: they become this site's rows now. */

@@ -11,14 +11,15 @@ import { z } from "zod";
  * `{r, t}` is a reference to the row with identity r in table t: a foreign key into a rowid
  * table, whose local value differs from site to site.
  */
-export type Val = null | string | number | { i: string } | { f: number } | { b: string } | { r: string; t: string };
+export type Val = null | string | number | { i: string } | { f: number | "Infinity" | "-Infinity" } | { b: string } | { r: string; t: string };
 
 export const ValSchema: z.ZodType<Val> = z.union([
   z.null(),
   z.string(),
   z.number().int().refine(Number.isSafeInteger, "integer outside the safe range must be sent as {i}"),
   z.object({ i: z.string().regex(/^-?\d{1,19}$/, "integer must be decimal digits") }).strict(),
-  z.object({ f: z.number() }).strict(),
+  // JSON has no infinities; SQLite's REAL does.
+  z.object({ f: z.union([z.number(), z.enum(["Infinity", "-Infinity"])]) }).strict(),
   z.object({ b: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "blob must be base64") }).strict(),
   z.object({ r: z.string().min(1).max(200), t: z.string().min(1) }).strict(),
 ]);
@@ -39,9 +40,14 @@ export function encodeVal(v: SqlValue | boolean | undefined): Val {
     return Number.isSafeInteger(n) ? n : { i: v.toString() };
   }
   // With intMode "bigint" every JS number from the client is a SQLite REAL.
-  if (typeof v === "number") return { f: v };
+  if (typeof v === "number") return realVal(v);
   const bytes = v instanceof Uint8Array ? v : new Uint8Array(v);
   return { b: bytesToBase64(bytes) };
+}
+
+function realVal(n: number): Val {
+  if (Number.isFinite(n)) return { f: n };
+  return { f: n > 0 ? "Infinity" : "-Infinity" };
 }
 
 /** Turns a Val into a client argument: integers become bigint so the client sends them as INTEGER. */
@@ -49,7 +55,7 @@ export function decodeVal(v: Val): null | string | number | bigint | Uint8Array 
   if (v === null || typeof v === "string") return v;
   if (typeof v === "number") return BigInt(v);
   if ("i" in v) return BigInt(v.i);
-  if ("f" in v) return v.f;
+  if ("f" in v) return typeof v.f === "number" ? v.f : v.f === "Infinity" ? Infinity : -Infinity;
   if ("r" in v) throw new Error(`row reference ${v.r} must be translated to a local key before it is written`);
   return base64ToBytes(v.b);
 }
@@ -93,7 +99,7 @@ export function decodeTypedList(json: string): Val[] {
       case "integer":
         return encodeVal(BigInt(text));
       case "real":
-        return { f: /inf/i.test(text) ? (text.startsWith("-") ? -Infinity : Infinity) : Number(text) };
+        return realVal(/inf/i.test(text) ? (text.startsWith("-") ? -Infinity : Infinity) : Number(text));
       case "blob":
         return { b: bytesToBase64(hexToBytes(text)) };
       default:

@@ -81,5 +81,7 @@ async function selectIn(tx: SqlExec, prefix: string, tbl: string, keys: Arg[]): 
 
 /** The replicated state of a version row, given the values its local table row holds (if any). */
 export function stateOf(v: VersionRow, tableVals: Record<string, Val> | null): RowState {
-  return { ins: v.ins, clk: { ...v.clk }, del: v.del, vals: { ...v.x, ...(tableVals ?? {}) } };
+  // x wins: it holds replicated values, while a table value for the same column can only be a
+  // column the app just added (its default, not a write) waiting for x to be placed.
+  return { ins: v.ins, clk: { ...v.clk }, del: v.del, vals: { ...(tableVals ?? {}), ...v.x } };
 }

@@ -24,6 +24,8 @@ export function databaseRoutes(): Hono<AppEnv> {
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, ChangesQuerySchema);
+      // Serve rows with the app's latest writes stamped, not values newer than their clocks.
+      await captureLocal(s.appDb, s.engine);
       const page = await readChanges(s.appDb, s.engine, q.since, q.limit);
       const body: ChangesPage = { site: s.siteId, ...page };
       return c.json(body);

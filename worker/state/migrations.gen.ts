@@ -10,5 +10,17 @@ export const migrations: { hash: string; folderMillis: number; sql: string[] }[]
       "CREATE TABLE `settings` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`value` text NOT NULL\n);",
       "CREATE TABLE `site` (\n\t`key` text PRIMARY KEY NOT NULL,\n\t`site_id` text NOT NULL,\n\t`created_at` integer NOT NULL\n);"
     ]
+  },
+  {
+    "hash": "94f5e26707e2aeb01b94f60f8ca823eddab0ba2d4a80c4057163adc49c5d1ae1",
+    "folderMillis": 1795463016080,
+    "sql": [
+      "CREATE TABLE `files` (\n\t`path` text PRIMARY KEY NOT NULL,\n\t`hash` text,\n\t`size` integer DEFAULT 0 NOT NULL,\n\t`blocks` text DEFAULT '[]' NOT NULL,\n\t`vv` text NOT NULL,\n\t`stamp` text NOT NULL,\n\t`deleted` integer DEFAULT 0 NOT NULL,\n\t`seq` integer NOT NULL,\n\t`origin` text NOT NULL,\n\t`disk_hash` text,\n\t`disk_size` integer,\n\t`disk_mtime_ms` real,\n\t`source` text,\n\t`error` text\n);",
+      "CREATE UNIQUE INDEX `files_seq` ON `files` (`seq`);",
+      "CREATE INDEX `files_pending` ON `files` (`path`) WHERE \"files\".\"hash\" IS NOT \"files\".\"disk_hash\";",
+      "ALTER TABLE `peers` ADD `files_pushed_seq` integer DEFAULT 0 NOT NULL;",
+      "ALTER TABLE `peers` ADD `files_pulled_seq` integer DEFAULT 0 NOT NULL;",
+      "ALTER TABLE `peers` ADD `files_remote_seq` integer DEFAULT 0 NOT NULL;"
+    ]
   }
 ];

@@ -6,70 +6,48 @@
  */
 import { eq, sql } from "drizzle-orm";
 import { applyRemote, readChanges } from "../../functions/db/engine.js";
-import { ApplyResultSchema, ChangesPageSchema, type ChangeBatch } from "../../functions/wire/database.js";
+import { ApplyResultSchema, ChangesPageSchema, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
+import { fileFeed } from "../files/feed.js";
 import type { Services } from "../services.js";
 import { peers } from "../state/schema.js";
 import { logEvent } from "./events.js";
+import { call, postJson, pullFeed, pushFeed, type Feed } from "./feed.js";
 
 export type Peer = typeof peers.$inferSelect;
-
-const PAGE = 1000;
-/** Pages per push or pull call; the next tick goes on from the checkpoint. */
-const MAX_PAGES = 200;
-const TIMEOUT_MS = 10_000;
 
 export async function listPeers(s: Services): Promise<Peer[]> {
   return s.db.select().from(peers).all();
 }
 
-async function call(url: string, init: RequestInit = {}): Promise<unknown> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
-  const text = await res.text();
-  if (!res.ok) {
-    let reason = text.slice(0, 200);
-    try {
-      reason = (JSON.parse(text) as { error?: string }).error ?? reason;
-    } catch {
-      // not JSON: keep the text
-    }
-    throw new Error(`${init.method ?? "GET"} ${new URL(url).pathname}: HTTP ${res.status}: ${reason}`);
-  }
-  return JSON.parse(text) as unknown;
-}
+/** Database rows as a replication feed (worker/sync/feed.ts); files are the other feed. */
+const rowFeed: Feed<RowChange> = {
+  checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
+  page: 1000,
+  async read(s, since, limit) {
+    const batch = await readChanges(s.appDb, s.engine, since, limit);
+    return { items: batch.changes, last: batch.last, more: batch.more };
+  },
+  async send(s, peer, items) {
+    const body: ChangeBatch = { from: s.siteId, changes: items };
+    ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body)));
+  },
+  async fetch(_s, peer, since, limit) {
+    const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${limit}`));
+    return { site: body.site, items: body.changes, last: body.last, head: body.head, more: body.more };
+  },
+  async apply(s, _from, items) {
+    return (await applyRemote(s.appDb, s.engine, items)).applied;
+  },
+};
 
 /** Sends our changes after the peer's push checkpoint. Returns how many rows were sent. */
-export async function pushTo(s: Services, peer: Peer): Promise<number> {
-  let since = peer.pushedSeq;
-  let sent = 0;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const batch = await readChanges(s.appDb, s.engine, since, PAGE);
-    if (batch.changes.length === 0) break;
-    const body: ChangeBatch = { from: s.siteId, changes: batch.changes };
-    ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));
-    since = batch.last;
-    sent += batch.changes.length;
-    await s.db.update(peers).set({ pushedSeq: sql`max(${peers.pushedSeq}, ${since})` }).where(eq(peers.id, peer.id));
-    if (!batch.more) break;
-  }
-  return sent;
+export function pushTo(s: Services, peer: Peer): Promise<number> {
+  return pushFeed(s, peer, rowFeed);
 }
 
 /** Fetches the peer's changes after our pull checkpoint and applies them. Returns rows applied. */
-export async function pullFrom(s: Services, peer: Peer): Promise<number> {
-  let since = peer.pulledSeq;
-  let applied = 0;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${PAGE}`));
-    if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
-    if (body.changes.length) applied += (await applyRemote(s.appDb, s.engine, body.changes)).applied;
-    since = body.last;
-    await s.db
-      .update(peers)
-      .set({ pulledSeq: sql`max(${peers.pulledSeq}, ${since})`, remoteSeq: body.head, remoteSite: body.site })
-      .where(eq(peers.id, peer.id));
-    if (!body.more) break;
-  }
-  return applied;
+export function pullFrom(s: Services, peer: Peer): Promise<number> {
+  return pullFeed(s, peer, rowFeed);
 }
 
 export async function markPeer(s: Services, peer: Peer, error: unknown): Promise<void> {
@@ -84,16 +62,19 @@ export async function markPeer(s: Services, peer: Peer, error: unknown): Promise
   if (peer.failures % 10 === 0) await logEvent(s, "warn", "peer", `${peer.name ?? peer.url}: ${message}`);
 }
 
-/** One round with one peer: push, then pull. */
-export async function syncPeer(s: Services, peer: Peer, direction: { push: boolean; pull: boolean }): Promise<{ sent: number; applied: number }> {
+/** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
+export async function syncPeer(s: Services, peer: Peer, direction: { push: boolean; pull: boolean }): Promise<{ sent: number; applied: number; files: { sent: number; applied: number } }> {
+  const round = async <T>(feed: Feed<T>) => ({
+    sent: direction.push ? await pushFeed(s, peer, feed) : 0,
+    applied: direction.pull ? await pullFeed(s, peer, feed) : 0,
+  });
   try {
-    const sent = direction.push ? await pushTo(s, peer) : 0;
-    const applied = direction.pull ? await pullFrom(s, peer) : 0;
+    const [rows, files] = await Promise.all([round(rowFeed), round(fileFeed)]);
     await markPeer(s, peer, null);
-    return { sent, applied };
+    return { ...rows, files };
   } catch (err) {
     await markPeer(s, peer, err);
-    return { sent: 0, applied: 0 };
+    return { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
   }
 }
 

@@ -1,0 +1,41 @@
+/**
+ * Content addressing: a file is cut into fixed 1 MiB blocks, each named by its SHA-256, and the
+ * whole file by the SHA-256 of all its bytes. Only blocks a receiver lacks travel, an interrupted
+ * transfer keeps the blocks it already verified, and a rename sends nothing (the blocks are on
+ * disk under the old name). Hashing itself is the shells' business (node:crypto in the agent).
+ */
+export const CHUNK_SIZE = 1024 * 1024;
+
+/** 1 TiB: far beyond any instance folder, but bounds what a peer can make us allocate. */
+export const MAX_FILE_SIZE = CHUNK_SIZE * 1024 * 1024;
+export const MAX_BLOCKS = MAX_FILE_SIZE / CHUNK_SIZE;
+
+/** SHA-256 of zero bytes: the hash of an empty file, which has no blocks. */
+export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+export const SHA256_RE = /^[0-9a-f]{64}$/;
+
+export function blockCount(size: number): number {
+  return Math.ceil(size / CHUNK_SIZE);
+}
+
+/** Byte range of block `index` in a file of `size` bytes. */
+export function blockRange(size: number, index: number): { offset: number; length: number } {
+  const offset = index * CHUNK_SIZE;
+  return { offset, length: Math.max(0, Math.min(CHUNK_SIZE, size - offset)) };
+}
+
+/**
+ * Why (size, hash, blocks) cannot describe one file, or null when they can. Catches what can be
+ * caught without the bytes: a block list of the wrong length, and for files of at most one block
+ * a whole-file hash that differs from that block's (it is the same bytes).
+ */
+export function contentShapeError(size: number, hash: string, blocks: readonly string[]): string | null {
+  if (!Number.isSafeInteger(size) || size < 0) return "size must be a whole number of bytes";
+  if (size > MAX_FILE_SIZE) return `size is over the limit of ${MAX_FILE_SIZE} bytes`;
+  const want = blockCount(size);
+  if (blocks.length !== want) return `a file of ${size} bytes has ${want} blocks of ${CHUNK_SIZE} bytes, not ${blocks.length}`;
+  if (want === 0 && hash !== EMPTY_SHA256) return "an empty file's hash must be the SHA-256 of no bytes";
+  if (want === 1 && hash !== blocks[0]) return "a file of one block must have the block's hash as its hash";
+  return null;
+}

@@ -1,0 +1,3 @@
+export * from "./path.js";
+export * from "./ignore.js";
+export * from "./conflict.js";

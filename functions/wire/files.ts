@@ -1,0 +1,172 @@
+/** Wire bodies of the file endpoints (/api/sync/files/*). Every path goes through SyncPath. */
+import { z } from "zod";
+import { SiteIdSchema, StampSchema } from "../clock/hlc.js";
+import { MAX_BLOCKS, MAX_FILE_SIZE, SHA256_RE, contentShapeError } from "../files/chunks.js";
+import { SyncPath } from "../files/path.js";
+
+export const Sha256Schema = z.string().regex(SHA256_RE, "must be a SHA-256 as 64 lowercase hex digits");
+const SizeSchema = z.number().int().min(0).max(MAX_FILE_SIZE);
+const BlocksSchema = z.array(Sha256Schema).max(MAX_BLOCKS);
+
+export const VersionVectorSchema = z
+  .record(SiteIdSchema, z.number().int().positive().max(Number.MAX_SAFE_INTEGER))
+  .refine((v) => Object.keys(v).length <= 4096, "version vector has too many sites");
+
+function checkShape(v: { size: number; hash: string | null; blocks: readonly string[]; deleted?: boolean | undefined }, ctx: z.RefinementCtx): void {
+  if (v.deleted === true) {
+    if (v.hash !== null || v.size !== 0 || v.blocks.length !== 0) ctx.addIssue({ code: "custom", message: "a deleted entry has no hash, size or blocks" });
+    return;
+  }
+  if (v.hash === null) {
+    ctx.addIssue({ code: "custom", path: ["hash"], message: "a file that is not deleted needs a hash" });
+    return;
+  }
+  const why = contentShapeError(v.size, v.hash, v.blocks);
+  if (why) ctx.addIssue({ code: "custom", path: ["hash"], message: why });
+}
+
+/** A replicated version (peers' changes and apply). */
+export const FileEntrySchema = z
+  .object({
+    path: SyncPath,
+    hash: Sha256Schema.nullable(),
+    size: SizeSchema,
+    blocks: BlocksSchema,
+    vv: VersionVectorSchema,
+    stamp: StampSchema,
+    deleted: z.boolean(),
+    origin: SiteIdSchema,
+  })
+  .superRefine(checkShape);
+export type FileEntry = z.infer<typeof FileEntrySchema>;
+
+export const MAX_FILES_PER_BATCH = 1000;
+
+/** The agent's report of a file it saw on disk (hashed) or saw disappear. */
+const UploadEditSchema = z
+  .object({
+    path: SyncPath,
+    size: SizeSchema,
+    hash: Sha256Schema,
+    blocks: BlocksSchema,
+    mtimeMs: z.number().nonnegative(),
+    deleted: z.literal(false).optional(),
+  })
+  .superRefine(checkShape);
+const UploadDeleteSchema = z.object({ path: SyncPath, deleted: z.literal(true) });
+export const FileUploadSchema = z.union([UploadDeleteSchema, UploadEditSchema]);
+export type FileUpload = z.infer<typeof FileUploadSchema>;
+
+/** One report, or a batch of them (a burst of 1,000 files costs one request, not 1,000). */
+export const UploadBodySchema = z.union([
+  z.object({ files: z.array(FileUploadSchema).min(1).max(MAX_FILES_PER_BATCH) }),
+  FileUploadSchema,
+]);
+export type UploadBody = z.infer<typeof UploadBodySchema>;
+
+export const UploadResultSchema = z.object({
+  /** New versions recorded. */
+  versions: z.number().int(),
+  /** Reports that only updated what the disk holds (echoes of received files, touches). */
+  unchanged: z.number().int(),
+  conflicts: z.number().int(),
+});
+export type UploadResult = z.infer<typeof UploadResultSchema>;
+
+export const FileChangesQuerySchema = z.object({
+  since: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(MAX_FILES_PER_BATCH).default(500),
+});
+
+export const FileChangesPageSchema = z.object({
+  site: SiteIdSchema,
+  last: z.number().int().nonnegative(),
+  head: z.number().int().nonnegative(),
+  more: z.boolean(),
+  files: z.array(FileEntrySchema),
+});
+export type FileChangesPage = z.infer<typeof FileChangesPageSchema>;
+
+export const FileApplyBatchSchema = z.object({
+  from: SiteIdSchema,
+  files: z.array(FileEntrySchema).max(MAX_FILES_PER_BATCH, `at most ${MAX_FILES_PER_BATCH} files per batch`),
+});
+export type FileApplyBatch = z.infer<typeof FileApplyBatchSchema>;
+
+export const FileApplyResultSchema = z.object({
+  applied: z.number().int(),
+  unchanged: z.number().int(),
+  conflicts: z.number().int(),
+  /** Entries refused here (a path this site never syncs, such as *.db). */
+  refused: z.number().int(),
+});
+export type FileApplyResult = z.infer<typeof FileApplyResultSchema>;
+
+export const PendingQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_FILES_PER_BATCH).default(200),
+});
+
+export const PendingFileSchema = z.object({
+  path: z.string(),
+  hash: Sha256Schema.nullable(),
+  size: z.number().int(),
+  blocks: z.array(Sha256Schema),
+  deleted: z.boolean(),
+  /** Site id of the peer this version came from (fetch from it first); null = written here. */
+  source: z.string().nullable(),
+  /** What the disk held when last seen; the materializer never replaces anything else. */
+  disk: z.object({ hash: z.string().nullable(), size: z.number().nullable(), mtimeMs: z.number().nullable() }),
+  error: z.string().nullable(),
+});
+export type PendingFile = z.infer<typeof PendingFileSchema>;
+
+export const PendingPageSchema = z.object({
+  peers: z.array(z.object({ id: z.string(), url: z.string(), site: z.string().nullable() })),
+  files: z.array(PendingFileSchema),
+});
+export type PendingPage = z.infer<typeof PendingPageSchema>;
+
+/** What the materializer did: written (hash), deleted (hash null), or failed (error). */
+export const MaterializedItemSchema = z.union([
+  z.object({ path: SyncPath, hash: Sha256Schema.nullable(), size: SizeSchema, mtimeMs: z.number().nonnegative() }),
+  z.object({ path: SyncPath, error: z.string().max(1000) }),
+]);
+export type MaterializedItem = z.infer<typeof MaterializedItemSchema>;
+export const MaterializedBodySchema = z.union([
+  z.object({ files: z.array(MaterializedItemSchema).min(1).max(MAX_FILES_PER_BATCH) }),
+  MaterializedItemSchema,
+]);
+
+/** The agent tells its worker where its chunk server listens (loopback only). */
+export const AgentHelloSchema = z.object({ port: z.number().int().min(1).max(65535) });
+
+export const DownloadQuerySchema = z.object({ hash: Sha256Schema });
+
+export const LocalManifestQuerySchema = z.object({
+  after: z.string().default(""),
+  limit: z.coerce.number().int().min(1).max(5000).default(2000),
+});
+
+/** The manifest as the agent's startup scan needs it: what the disk held, and that version's blocks. */
+export const LocalManifestRowSchema = z.object({
+  path: z.string(),
+  diskHash: z.string().nullable(),
+  diskSize: z.number().nullable(),
+  diskMtimeMs: z.number().nullable(),
+  /** Blocks of the disk's content when it is the current version, else null (unknown here). */
+  diskBlocks: z.array(z.string()).nullable(),
+});
+export type LocalManifestRow = z.infer<typeof LocalManifestRowSchema>;
+export const LocalManifestPageSchema = z.object({ files: z.array(LocalManifestRowSchema), next: z.string().nullable() });
+
+export const FilesStatusSchema = z.object({
+  files: z.number().int(),
+  deleted: z.number().int(),
+  pending: z.number().int(),
+  seq: z.number().int(),
+  errors: z.array(z.object({ path: z.string(), error: z.string() })),
+  /** Blocks this worker passed on to peers since it started: what a test checks to see that a rename sent no bytes. */
+  served: z.object({ chunks: z.number().int(), bytes: z.number().int() }),
+  agent: z.object({ port: z.number().int().nullable() }),
+});
+export type FilesStatus = z.infer<typeof FilesStatusSchema>;

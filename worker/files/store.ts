@@ -1,0 +1,196 @@
+/**
+ * The file manifest in the state database: typed reads and the statements that write it.
+ * Writes happen in one interactive transaction per request (upload, apply, materialized), and
+ * inside an isolate they are also queued behind each other, so the file clock and sequence are
+ * read and advanced without SQLITE_BUSY retries.
+ */
+import type { Client, InStatement, Row, Transaction } from "@libsql/client/web";
+import { formatHlc, parseHlc, stamp, tick, observe, stampHlc, type Hlc, type Stamp } from "../../functions/clock/hlc.js";
+import type { StoredFile } from "../../functions/files/local-change.js";
+import { vvFromJson, vvToJson } from "../../functions/files/vector.js";
+import type { FileVersion } from "../../functions/files/version.js";
+
+type Reader = Pick<Client | Transaction, "execute">;
+
+const COLUMNS = "path, hash, size, blocks, vv, stamp, deleted, seq, origin, disk_hash, disk_size, disk_mtime_ms, source, error";
+
+export interface ManifestRow extends StoredFile {
+  seq: number;
+  source: string | null;
+  error: string | null;
+}
+
+const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : Number(v ?? 0));
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+export function toManifestRow(r: Row): ManifestRow {
+  return {
+    path: String(r[0]),
+    hash: str(r[1]),
+    size: num(r[2]),
+    blocks: JSON.parse(String(r[3] ?? "[]")) as string[],
+    vv: vvFromJson(String(r[4] ?? "{}")),
+    stamp: String(r[5]),
+    deleted: num(r[6]) !== 0,
+    seq: num(r[7]),
+    origin: String(r[8]),
+    diskHash: str(r[9]),
+    diskSize: numOrNull(r[10]),
+    diskMtimeMs: numOrNull(r[11]),
+    source: str(r[12]),
+    error: str(r[13]),
+  };
+}
+
+export async function readRows(db: Reader, paths: readonly string[]): Promise<Map<string, ManifestRow>> {
+  const out = new Map<string, ManifestRow>();
+  const unique = [...new Set(paths)];
+  for (let i = 0; i < unique.length; i += 400) {
+    const part = unique.slice(i, i + 400);
+    const rs = await db.execute({ sql: `SELECT ${COLUMNS} FROM files WHERE path IN (${part.map(() => "?").join(", ")})`, args: part });
+    for (const r of rs.rows) {
+      const row = toManifestRow(r);
+      out.set(row.path, row);
+    }
+  }
+  return out;
+}
+
+/** The file clock and sequence, kept in settings beside the rest of the site's state. */
+export interface FileMeta {
+  hlc: Hlc;
+  seq: number;
+}
+
+export async function readMeta(db: Reader): Promise<FileMeta> {
+  const rs = await db.execute("SELECT (SELECT value FROM settings WHERE key = 'files_hlc'), (SELECT value FROM settings WHERE key = 'files_seq')");
+  const r = rs.rows[0];
+  return { hlc: parseHlc(str(r?.[0])), seq: num(r?.[1] ?? 0) };
+}
+
+export function writeMetaStmts(m: FileMeta): InStatement[] {
+  const put = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+  return [
+    { sql: put, args: ["files_hlc", formatHlc(m.hlc)] },
+    { sql: put, args: ["files_seq", String(m.seq)] },
+  ];
+}
+
+/** The clock as one request uses it: new local stamps, and stamps seen from elsewhere. */
+export class FileClock {
+  constructor(
+    readonly meta: FileMeta,
+    private readonly site: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  next(): Stamp {
+    this.meta.hlc = tick(this.meta.hlc, this.now());
+    return stamp(this.meta.hlc, this.site);
+  }
+
+  /** Later local edits must stamp after every version this site has seen. */
+  saw(s: Stamp): void {
+    this.meta.hlc = observe(this.meta.hlc, stampHlc(s));
+  }
+
+  nextSeq(): number {
+    return ++this.meta.seq;
+  }
+}
+
+/** Writes a version (keeping the disk columns) under a new sequence. */
+export function putVersionStmt(v: FileVersion, seq: number, source: string | null): InStatement {
+  return {
+    sql: `INSERT INTO files (path, hash, size, blocks, vv, stamp, deleted, seq, origin, source, error)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+          ON CONFLICT (path) DO UPDATE SET hash = excluded.hash, size = excluded.size, blocks = excluded.blocks,
+            vv = excluded.vv, stamp = excluded.stamp, deleted = excluded.deleted, seq = excluded.seq,
+            origin = excluded.origin, source = excluded.source, error = NULL`,
+    args: [v.path, v.hash, v.size, JSON.stringify(v.blocks), vvToJson(v.vv), v.stamp, v.deleted ? 1 : 0, seq, v.origin, source],
+  };
+}
+
+export interface DiskFacts {
+  hash: string | null;
+  size: number | null;
+  mtimeMs: number | null;
+}
+
+export function putDiskStmt(path: string, disk: DiskFacts): InStatement {
+  return {
+    sql: "UPDATE files SET disk_hash = ?, disk_size = ?, disk_mtime_ms = ?, error = NULL WHERE path = ?",
+    args: [disk.hash, disk.size, disk.mtimeMs, path],
+  };
+}
+
+export function putErrorStmt(path: string, error: string): InStatement {
+  return { sql: "UPDATE files SET error = ? WHERE path = ?", args: [error, path] };
+}
+
+/** Versions after `since`, in sequence order (what peers pull and what we push). */
+export async function versionsSince(db: Reader, since: number, limit: number): Promise<{ rows: ManifestRow[]; last: number; more: boolean; head: number }> {
+  const rs = await db.execute({ sql: `SELECT ${COLUMNS} FROM files WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit + 1] });
+  const rows = rs.rows.map(toManifestRow);
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  const head = (await readMeta(db)).seq;
+  return { rows, last: rows.at(-1)?.seq ?? Math.max(since, 0), more, head };
+}
+
+export async function pendingRows(db: Reader, limit: number): Promise<ManifestRow[]> {
+  // `hash IS NOT disk_hash` is the partial index's own condition, so only pending rows are read.
+  const rs = await db.execute({
+    sql: `SELECT ${COLUMNS} FROM files WHERE hash IS NOT disk_hash ORDER BY error IS NOT NULL, seq LIMIT ?`,
+    args: [limit],
+  });
+  return rs.rows.map(toManifestRow);
+}
+
+export async function manifestPage(db: Reader, after: string, limit: number): Promise<ManifestRow[]> {
+  const rs = await db.execute({
+    sql: `SELECT ${COLUMNS} FROM files WHERE path > ? AND disk_hash IS NOT NULL ORDER BY path LIMIT ?`,
+    args: [after, limit],
+  });
+  return rs.rows.map(toManifestRow);
+}
+
+export async function counts(db: Reader): Promise<{ files: number; deleted: number; pending: number; errors: { path: string; error: string }[] }> {
+  const rs = await db.execute(
+    "SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1), (SELECT count(*) FROM files WHERE hash IS NOT disk_hash) FROM files",
+  );
+  const errs = await db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path LIMIT 100");
+  const r = rs.rows[0];
+  return {
+    files: num(r?.[0]),
+    deleted: num(r?.[1]),
+    pending: num(r?.[2]),
+    errors: errs.rows.map((e) => ({ path: String(e[0]), error: String(e[1]) })),
+  };
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs fn in one write transaction, after every earlier one of this isolate has finished. The
+ * queue makes concurrent uploads wait their turn here instead of bouncing off SQLITE_BUSY.
+ */
+export function writeFiles<T>(client: Client, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  const run = async (): Promise<T> => {
+    const tx = await client.transaction("write");
+    try {
+      const out = await fn(tx);
+      await tx.commit();
+      return out;
+    } catch (err) {
+      if (!tx.closed) await tx.rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      tx.close();
+    }
+  };
+  const result = queue.then(run, run);
+  queue = result.catch(() => undefined);
+  return result;
+}

@@ -1,0 +1,136 @@
+/**
+ * /api/sync/files/*: the instance folder's manifest.
+ * Agent (requireLocal): upload (what it saw on disk), pending (what it must write),
+ * materialized (what it wrote), agent (where its chunk server listens), local (the manifest for
+ * its startup scan), status. Peers (requirePeer): changes (pull), apply (push), download (a block).
+ */
+import { Hono } from "hono";
+import { createIgnoreMatcher } from "../../functions/files/ignore.js";
+import { orderPending } from "../../functions/files/pending.js";
+import {
+  AgentHelloSchema,
+  DownloadQuerySchema,
+  FileApplyBatchSchema,
+  FileChangesQuerySchema,
+  LocalManifestQuerySchema,
+  MaterializedBodySchema,
+  PendingQuerySchema,
+  UploadBodySchema,
+  type FileApplyResult,
+  type FileChangesPage,
+  type FilesStatus,
+  type PendingPage,
+} from "../../functions/wire/files.js";
+import type { AppEnv } from "../app.js";
+import { requireLocal, requirePeer } from "../auth.js";
+import { background } from "../background.js";
+import { fail } from "../errors.js";
+import { agentBlobSource, agentPort, served, setAgentPort, wakeAgent } from "../files/agent-link.js";
+import { applyFiles } from "../files/apply.js";
+import { readFileChanges } from "../files/feed.js";
+import { recordMaterialized, recordUploads } from "../files/record.js";
+import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
+import { services } from "../services.js";
+import { listPeers, pushAll } from "../sync/peers.js";
+import { jsonBody, queryParams } from "../validate.js";
+
+/** A batch of 1,000 versions of 2 GiB files (2,048 block hashes each) is ~140 MB; the agent sends far less per request. */
+const MAX_BODY = 64 * 1024 * 1024;
+const builtins = createIgnoreMatcher(null);
+
+export function fileRoutes(): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .post("/upload", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const body = await jsonBody(c, UploadBodySchema, MAX_BODY);
+      const files = "files" in body ? body.files : [body];
+      for (const f of files) {
+        const why = builtins.reason(f.path);
+        if (why) fail(400, "excluded", `${f.path} is never synced (${why})`);
+      }
+      const t0 = Date.now();
+      const result = await recordUploads(s, files);
+      console.log(`DBG upload recorded ${Date.now()} took ${Date.now() - t0}`);
+      if (result.versions > 0) background(c, pushAll(s).then(() => console.log(`DBG pushAll done ${Date.now()}`)));
+      return c.json(result);
+    })
+    .post("/materialized", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const body = await jsonBody(c, MaterializedBodySchema, MAX_BODY);
+      const recorded = await recordMaterialized(s, "files" in body ? body.files : [body]);
+      return c.json({ recorded });
+    })
+    .post("/agent", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const body = await jsonBody(c, AgentHelloSchema, 1024);
+      await setAgentPort(s, body.port);
+      return c.json({ site: s.siteId });
+    })
+    .get("/pending", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const q = queryParams(c, PendingQuerySchema);
+      const rows = orderPending(await pendingRows(s.state, q.limit));
+      const peers = (await listPeers(s)).map((p) => ({ id: p.id, url: p.url, site: p.remoteSite }));
+      const body: PendingPage = {
+        peers,
+        files: rows.map((r) => ({
+          path: r.path,
+          hash: r.hash,
+          size: r.size,
+          blocks: [...r.blocks],
+          deleted: r.deleted,
+          source: r.source,
+          disk: { hash: r.diskHash, size: r.diskSize, mtimeMs: r.diskMtimeMs },
+          error: r.error,
+        })),
+      };
+      return c.json(body);
+    })
+    .get("/local", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const q = queryParams(c, LocalManifestQuerySchema);
+      const rows = await manifestPage(s.state, q.after, q.limit);
+      return c.json({
+        files: rows.map((r) => ({
+          path: r.path,
+          diskHash: r.diskHash,
+          diskSize: r.diskSize,
+          diskMtimeMs: r.diskMtimeMs,
+          diskBlocks: !r.deleted && r.hash === r.diskHash ? [...r.blocks] : null,
+        })),
+        next: rows.length === q.limit ? (rows.at(-1)?.path ?? null) : null,
+      });
+    })
+    .get("/status", requireLocal(), async (c) => {
+      const s = await services(c.env);
+      const n = await counts(s.state);
+      const body: FilesStatus = { ...n, seq: (await readMeta(s.state)).seq, served: { ...served }, agent: { port: await agentPort(s) } };
+      return c.json(body);
+    })
+    .get("/changes", requirePeer(), async (c) => {
+      const s = await services(c.env);
+      const q = queryParams(c, FileChangesQuerySchema);
+      const body: FileChangesPage = { site: s.siteId, ...(await readFileChanges(s, q.since, q.limit)) };
+      return c.json(body);
+    })
+    .post("/apply", requirePeer(), async (c) => {
+      const s = await services(c.env);
+      const batch = await jsonBody(c, FileApplyBatchSchema, MAX_BODY);
+      if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
+      const t0 = Date.now();
+      const out = await applyFiles(s, batch.from, batch.files);
+      console.log(`DBG apply ${t0} took ${Date.now() - t0}`);
+      if (out.wake) background(c, wakeAgent(s));
+      // Forward what changed here to our other peers.
+      if (out.applied > 0) background(c, pushAll(s));
+      const body: FileApplyResult = { applied: out.applied, unchanged: out.unchanged, conflicts: out.conflicts, refused: out.refused };
+      return c.json(body);
+    })
+    .get("/download", requirePeer(), async (c) => {
+      const s = await services(c.env);
+      const q = queryParams(c, DownloadQuerySchema);
+      const stream = await agentBlobSource(s).getChunk(q.hash);
+      if (stream === null) fail(404, "no_such_block", `this site has no block ${q.hash} on disk`, "ask another peer, or retry once this site has written the file");
+      return new Response(stream, { headers: { "content-type": "application/octet-stream", "cache-control": "no-store" } });
+    });
+}
