@@ -8,6 +8,7 @@
  * goes on. Parked rows are still forwarded to other peers, so A ↔ B ↔ C converges even when B
  * cannot hold a row itself.
  */
+import { addTo } from "../util/multimap.js";
 import { observe, stamp, stampHlc, tick } from "../clock/hlc.js";
 import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
@@ -15,11 +16,11 @@ import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
-import { query, type Arg, type SqlExec, type Stmt } from "./port.js";
+import { chunks, placeholders, query, type Arg, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
-import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, versionKey, versionRowsByGid, type VersionRow } from "./version-rows.js";
+import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionRowsByGid, type VersionRow } from "./version-rows.js";
 
 interface Planned {
   ch: RowChange;
@@ -34,6 +35,8 @@ interface Planned {
 interface Group {
   stmts: Stmt[];
   park(reason: string): Stmt[];
+  /** A plain insert at a known key, written with others of its table in one statement; `stmts` is then empty. */
+  bulk?: { table: string; cols: string[]; args: Arg[]; version: VersionRow };
 }
 
 /** Rows parked earlier are retried this many at a time, when something arrived that may unblock them. */
@@ -61,7 +64,7 @@ export async function applyChanges(
 
   const existing = new Map<string, VersionRow>();
   const byTable = new Map<string, string[]>();
-  for (const ch of wanted.values()) byTable.set(ch.t, [...(byTable.get(ch.t) ?? []), ch.g]);
+  for (const ch of wanted.values()) addTo(byTable, ch.t, ch.g);
   for (const [tbl, gids] of byTable) for (const v of await versionRowsByGid(tx, tbl, gids)) existing.set(versionKey(v.tbl, v.gid), v);
 
   const forced = new Set<string>();
@@ -100,7 +103,8 @@ export async function applyChanges(
   const known = await knownParents(tx, planned.map((p) => p.merged));
   for (const p of planned) if (isAlive(p.merged) && schema.tables.has(p.ch.t)) known.add(versionKey(p.ch.t, p.ch.g));
 
-  const groups = planned.map((p) => planRow(schema, meta, p, known));
+  const claim = await keyClaims(tx, schema, planned);
+  const groups = planned.map((p) => planRow(schema, meta, p, known, claim));
   result.applied = planned.length;
   const parkedNow = planned.filter((_, i) => groups[i]!.parkedAlready).length;
   const failed = await execGroups(tx, groups.map((g) => g.group));
@@ -142,7 +146,7 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
     const inBatch = byKey.get(key);
     if (inBatch) {
       if (!isAlive(inBatch.merged)) revive(inBatch);
-    } else outside.set(ref.t, [...(outside.get(ref.t) ?? []), ref.g]);
+    } else addTo(outside, ref.t, ref.g);
   }
   for (const [tbl, gids] of outside) {
     for (const ev of await versionRowsByGid(tx, tbl, gids)) {
@@ -168,11 +172,49 @@ async function hasLiveChildren(tx: SqlExec, schema: Schema, parent: string, lk: 
   return results.some((rows, i) => rows.some((r) => !dying.has(versionKey(probes[i]!.child, String(r[0])))));
 }
 
+/**
+ * Which origin keys new rowid rows can keep here: free in the table, and not claimed by an
+ * earlier row of the same batch (two sites' row 5 arriving together).
+ */
+interface KeyClaims {
+  /** Takes the key for a new row if it is free here and not taken by an earlier row of the batch. */
+  take(table: string, key: bigint): boolean;
+  /** The highest key the batch wants in a table (0 if none). */
+  highest(table: string): bigint;
+}
+
+async function keyClaims(tx: SqlExec, schema: Schema, planned: Planned[]): Promise<KeyClaims> {
+  const wanted = new Map<string, bigint[]>();
+  for (const p of planned) {
+    const t = schema.tables.get(p.ch.t);
+    if (!t || t.identity.kind !== "rowid" || p.vals !== undefined || !isAlive(p.merged)) continue;
+    const key = typeof p.ev?.lk === "bigint" ? p.ev.lk : originKey(p.ch.g);
+    if (key !== null) addTo(wanted, t.name, key);
+  }
+  const taken = new Set<string>();
+  for (const [tbl, keys] of wanted) {
+    const parts = chunks(keys);
+    const results = await tx.batch(parts.map((part) => ({ sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid IN (${placeholders(part.length)})`, args: part })));
+    for (const r of results.flat()) taken.add(`${tbl}\u0000${String(r[0])}`);
+  }
+  return {
+    take(table, key) {
+      const k = `${table}\u0000${key}`;
+      if (taken.has(k)) return false;
+      taken.add(k);
+      return true;
+    },
+    highest(table) {
+      return (wanted.get(table) ?? []).reduce((m, k) => (k > m ? k : m), 0n);
+    },
+  };
+}
+
 /** Values of the existing rows that are physically in their table, by version key. */
 async function presentValues(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<Map<string, Record<string, Val>>> {
   const out = new Map<string, Record<string, Val>>();
   const byTable = new Map<string, VersionRow[]>();
-  for (const v of rows) if (v.lk !== null && schema.tables.has(v.tbl)) byTable.set(v.tbl, [...(byTable.get(v.tbl) ?? []), v]);
+  for (const v of rows) if (v.lk !== null && schema.tables.has(v.tbl)) addTo(byTable, v.tbl, v);
   for (const [tbl, vs] of byTable) {
     const vals = await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!));
     for (const v of vs) {
@@ -188,7 +230,7 @@ async function knownParents(tx: SqlExec, states: RowState[]): Promise<Set<string
   const byParent = new Map<string, string[]>();
   for (const s of states) {
     for (const v of Object.values(s.vals)) {
-      if (v !== null && typeof v === "object" && "r" in v) byParent.set(v.t, [...(byParent.get(v.t) ?? []), v.r]);
+      if (v !== null && typeof v === "object" && "r" in v) addTo(byParent, v.t, v.r);
     }
   }
   const known = new Set<string>();
@@ -203,6 +245,7 @@ function planRow(
   meta: Meta,
   p: Planned,
   known: Set<string>,
+  claim: KeyClaims,
 ): { group: Group; parkedAlready: boolean } {
   const { ch, merged, ev } = p;
   const present = p.vals !== undefined;
@@ -254,17 +297,30 @@ function planRow(
   const cols = sets.map((s) => quoteIdent(s.col));
   const exprs = sets.map((s) => s.sql);
   const args = sets.flatMap((s) => s.args);
+  const plain = sets.every((s) => s.sql === "?");
+  // Plain inserts at a known key are only described here; compile() writes many per statement.
+  const atKnownKey = (rowid: bigint | null): { group: Group; parkedAlready: boolean } => {
+    const keyCols = rowid === null ? [] : ["rowid"];
+    const keyArgs: Arg[] = rowid === null ? [] : [rowid];
+    if (plain) return { group: { stmts: [], park: parkAs, bulk: { table: t.name, cols: [...keyCols, ...sets.map((s) => s.col)], args: [...keyArgs, ...args], version: v } }, parkedAlready: false };
+    const insert: Stmt = { sql: `INSERT INTO ${tbl} (${[...keyCols, ...cols].join(", ")}) VALUES (${[...keyArgs.map(() => "?"), ...exprs].join(", ")})`, args: [...keyArgs, ...args] };
+    return group([insert, upsertVersionStmt(v)]);
+  };
   if (t.identity.kind === "pk") {
     v.lk = ch.g;
-    const insert: Stmt = { sql: `INSERT INTO ${tbl} (${cols.join(", ")}) VALUES (${exprs.join(", ")})`, args };
-    return group([insert, upsertVersionStmt(v)]);
+    return atKnownKey(null);
   }
   // A rowid row keeps its local key if it had one, else takes its origin key when free here.
   const preferred = typeof v.lk === "bigint" ? v.lk : originKey(ch.g);
-  const rowidExpr = `CASE WHEN ? IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${tbl} WHERE rowid = ?) THEN ? END`;
+  if (preferred !== null && claim.take(t.name, preferred)) {
+    v.lk = preferred;
+    return atKnownKey(preferred);
+  }
+  // A fresh key above every key this batch claims, so no order of execution (bisecting included) collides.
+  const fresh = `(SELECT max(coalesce(max(rowid), 0), ?) + 1 FROM ${tbl})`;
   const insert: Stmt = {
-    sql: `INSERT INTO ${tbl} (rowid${cols.length ? ", " + cols.join(", ") : ""}) VALUES (${rowidExpr}${exprs.length ? ", " + exprs.join(", ") : ""})`,
-    args: [preferred, preferred, preferred, ...args],
+    sql: `INSERT INTO ${tbl} (${["rowid", ...cols].join(", ")}) VALUES (${[fresh, ...exprs].join(", ")})`,
+    args: [claim.highest(t.name), ...args],
   };
   return group([insert, upsertVersionStmt(v, "last_insert_rowid()")]);
 }
@@ -289,11 +345,41 @@ function isRowError(err: unknown): boolean {
   return (typeof code === "string" && /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE|ERROR)/.test(code)) || /constraint|datatype mismatch|no such column|has no column/i.test(msg);
 }
 
+/**
+ * The statements for a set of groups: plain inserts at known keys go first, many rows per
+ * statement (nothing in the batch depends on them being written one by one); the others follow
+ * in plan order, parents before children.
+ */
+function compile(groups: Group[]): Stmt[] {
+  const bulk = new Map<string, Group["bulk"][]>();
+  const rest: Stmt[] = [];
+  for (const g of groups) {
+    if (!g.bulk) {
+      rest.push(...g.stmts);
+      continue;
+    }
+    addTo(bulk, `${g.bulk.table}\u0000${g.bulk.cols.join("\u0000")}`, g.bulk);
+  }
+  const out: Stmt[] = [];
+  for (const rows of bulk.values()) {
+    const first = rows[0]!;
+    const width = first.args.length;
+    const cols = first.cols.map((c) => (c === "rowid" ? c : quoteIdent(c))).join(", ");
+    const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
+    // Well under SQLite's 32,766 bound parameters per statement.
+    for (const part of chunks(rows, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
+      out.push({ sql: `INSERT INTO ${quoteIdent(first.table)} (${cols}) VALUES ${part.map(() => tuple).join(", ")}`, args: part.flatMap((r) => r!.args) });
+    }
+    out.push(...upsertVersionsStmts(rows.map((r) => r!.version)));
+  }
+  return [...out, ...rest];
+}
+
 /** Runs the groups together; when that fails, halves until the failing rows are found and parked. */
 async function execGroups(tx: SqlExec, groups: Group[]): Promise<number> {
   if (groups.length === 0) return 0;
   try {
-    await tx.batch([{ sql: "SAVEPOINT scoutsync_apply" }, ...groups.flatMap((g) => g.stmts), { sql: "RELEASE scoutsync_apply" }]);
+    await tx.batch([{ sql: "SAVEPOINT scoutsync_apply" }, ...compile(groups), { sql: "RELEASE scoutsync_apply" }]);
     return 0;
   } catch (err) {
     await tx.batch([{ sql: "ROLLBACK TO scoutsync_apply" }, { sql: "RELEASE scoutsync_apply" }]);

@@ -1,4 +1,5 @@
 /** Reads "changes after sequence N": full row states, so that any peer can merge them in any order. */
+import { addTo } from "../util/multimap.js";
 import type { RowChange } from "../wire/database.js";
 import { readLocalValues } from "./local-values.js";
 import { query, type SqlExec } from "./port.js";
@@ -22,7 +23,7 @@ export async function changesSince(tx: SqlExec, schema: Schema, since: number, l
 /** States of version rows: the table's values for materialized live rows, x for the rest. */
 async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<(RowState | null)[]> {
   const byTable = new Map<string, VersionRow[]>();
-  for (const v of rows) if (isMaterialized(schema, v)) byTable.set(v.tbl, [...(byTable.get(v.tbl) ?? []), v]);
+  for (const v of rows) if (isMaterialized(schema, v)) addTo(byTable, v.tbl, v);
   const values = new Map<string, Map<string, Record<string, Val>>>();
   for (const [tbl, vs] of byTable) {
     values.set(tbl, await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!)));

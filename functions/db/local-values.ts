@@ -2,6 +2,7 @@
  * Reads the values of materialized rows from the app's tables, with foreign keys into rowid
  * tables turned into row references ({r, t}) so that they mean the same row on every site.
  */
+import { addTo } from "../util/multimap.js";
 import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { pkArgs } from "./identity.js";
@@ -56,7 +57,7 @@ export async function readLocalValues(
 /** Local keys of rowid parents → their identities. A key with no known parent row stays a plain value. */
 async function resolveRefs(tx: SqlExec, pending: { vals: Record<string, Val>; col: string; parent: string; key: bigint }[]): Promise<void> {
   const byParent = new Map<string, bigint[]>();
-  for (const p of pending) byParent.set(p.parent, [...(byParent.get(p.parent) ?? []), p.key]);
+  for (const p of pending) addTo(byParent, p.parent, p.key);
   const found = new Map<string, string>();
   for (const [parent, keys] of byParent) {
     const parts = chunks([...new Set(keys)]);

@@ -47,15 +47,27 @@ function jsonOrNull(o: Record<string, unknown>): string | null {
   return Object.keys(o).length ? JSON.stringify(o) : null;
 }
 
+function versionArgs(v: VersionRow, withLk: boolean): Arg[] {
+  const args: Arg[] = [v.tbl, v.gid];
+  if (withLk) args.push(v.lk);
+  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why);
+  return args;
+}
+
 /** Writes a version row; `lkSql` replaces the local key with an SQL expression (last_insert_rowid()). */
 export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
-  const args: Arg[] = [v.tbl, v.gid];
-  if (!lkSql) args.push(v.lk);
-  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why);
   return {
     sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?)`,
-    args,
+    args: versionArgs(v, !lkSql),
   };
+}
+
+/** Writes many version rows in few statements (bulk apply). */
+export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
+  return chunks(vs, 500).map((part) => ({
+    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+    args: part.flatMap((v) => versionArgs(v, true)),
+  }));
 }
 
 export function versionKey(tbl: string, gid: string): string {

@@ -15,6 +15,26 @@ export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 
 export const SHA256_RE = /^[0-9a-f]{64}$/;
 
+/**
+ * Files up to this size may travel inside the messages that announce them (upload, push, wake),
+ * base64-encoded, so a small file reaches a peer without a separate download. Larger ones, and
+ * small ones whose bytes are not at hand, go block by block through download.
+ */
+export const INLINE_MAX = 64 * 1024;
+
+export function toBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
 export function blockCount(size: number): number {
   return Math.ceil(size / CHUNK_SIZE);
 }

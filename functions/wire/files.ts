@@ -1,12 +1,17 @@
 /** Wire bodies of the file endpoints (/api/sync/files/*). Every path goes through SyncPath. */
 import { z } from "zod";
 import { SiteIdSchema, StampSchema } from "../clock/hlc.js";
-import { MAX_BLOCKS, MAX_FILE_SIZE, SHA256_RE, contentShapeError } from "../files/chunks.js";
+import { INLINE_MAX, MAX_BLOCKS, MAX_FILE_SIZE, SHA256_RE, contentShapeError } from "../files/chunks.js";
 import { SyncPath } from "../files/path.js";
 
 export const Sha256Schema = z.string().regex(SHA256_RE, "must be a SHA-256 as 64 lowercase hex digits");
 const SizeSchema = z.number().int().min(0).max(MAX_FILE_SIZE);
 const BlocksSchema = z.array(Sha256Schema).max(MAX_BLOCKS);
+/** A small file's bytes, base64 (see INLINE_MAX); always checked against its hash on arrival. */
+const InlineDataSchema = z.string().max(Math.ceil(INLINE_MAX / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be base64");
+/** Small files' bytes by their SHA-256, carried beside the entries that name them. */
+export const BlobsSchema = z.record(Sha256Schema, InlineDataSchema);
+export type Blobs = z.infer<typeof BlobsSchema>;
 
 export const VersionVectorSchema = z
   .record(SiteIdSchema, z.number().int().positive().max(Number.MAX_SAFE_INTEGER))
@@ -51,6 +56,8 @@ const UploadEditSchema = z
     blocks: BlocksSchema,
     mtimeMs: z.number().nonnegative(),
     deleted: z.literal(false).optional(),
+    /** The file's bytes when it is small (the worker checks them against hash). */
+    data: InlineDataSchema.optional(),
   })
   .superRefine(checkShape);
 const UploadDeleteSchema = z.object({ path: SyncPath, deleted: z.literal(true) });
@@ -76,6 +83,8 @@ export type UploadResult = z.infer<typeof UploadResultSchema>;
 export const FileChangesQuerySchema = z.object({
   since: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(MAX_FILES_PER_BATCH).default(500),
+  /** The caller's site id: versions it sent us itself are left out (they would only echo). */
+  for: SiteIdSchema.optional(),
 });
 
 export const FileChangesPageSchema = z.object({
@@ -90,6 +99,7 @@ export type FileChangesPage = z.infer<typeof FileChangesPageSchema>;
 export const FileApplyBatchSchema = z.object({
   from: SiteIdSchema,
   files: z.array(FileEntrySchema).max(MAX_FILES_PER_BATCH, `at most ${MAX_FILES_PER_BATCH} files per batch`),
+  blobs: BlobsSchema.optional(),
 });
 export type FileApplyBatch = z.infer<typeof FileApplyBatchSchema>;
 
@@ -123,6 +133,8 @@ export type PendingFile = z.infer<typeof PendingFileSchema>;
 export const PendingPageSchema = z.object({
   peers: z.array(z.object({ id: z.string(), url: z.string(), site: z.string().nullable() })),
   files: z.array(PendingFileSchema),
+  /** Bytes of small pending files the worker has at hand (a wake right after a push). */
+  blobs: BlobsSchema.optional(),
 });
 export type PendingPage = z.infer<typeof PendingPageSchema>;
 
