@@ -20,7 +20,10 @@ export async function readLocalValues(
   const out = new Map<string, Record<string, Val>>();
   if (lks.length === 0) return out;
   const cols = t.cols.map((c) => quoteIdent(c.name)).join(", ");
-  const sel = cols ? `, ${cols}` : "";
+  // Last column: does any text value hold a NUL? The libsql binding cuts text at the first NUL
+  // when reading, so such rows are read again as hex (nulTexts).
+  const nulFlag = t.cols.length ? t.cols.map((c) => `(typeof(${quoteIdent(c.name)}) = 'text' AND instr(${quoteIdent(c.name)}, char(0)) > 0)`).join(" OR ") : "0";
+  const sel = `${cols ? `, ${cols}` : ""}, ${nulFlag}`;
   const stmts: Stmt[] = [];
   const keyOf: ((r: Row) => string)[] = [];
   if (t.identity.kind === "rowid") {
@@ -29,7 +32,7 @@ export async function readLocalValues(
       keyOf.push((r) => String(r[0]));
     }
   } else {
-    const where = t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND ");
+    const where = pkWhere(t);
     for (const lk of lks) {
       stmts.push({ sql: `SELECT 0${sel} FROM ${quoteIdent(t.name)} WHERE ${where}`, args: pkArgs(String(lk)) });
       keyOf.push(() => String(lk));
@@ -38,9 +41,14 @@ export async function readLocalValues(
   const results = await tx.batch(stmts);
   const refs = schema.refs.get(t.name);
   const pending: { vals: Record<string, Val>; col: string; parent: string; key: bigint }[] = [];
+  const withNul: { vals: Record<string, Val>; stmt: Stmt }[] = [];
   results.forEach((rows, i) => {
     for (const r of rows) {
       const vals: Record<string, Val> = {};
+      if (Number(r[t.cols.length + 1] ?? 0)) {
+        const byKey = t.identity.kind === "rowid" ? { sql: "rowid = ?", args: [r[0] as Arg] } : { sql: pkWhere(t), args: stmts[i]!.args ?? [] };
+        withNul.push({ vals, stmt: { sql: `SELECT ${hexTexts(t)} FROM ${quoteIdent(t.name)} WHERE ${byKey.sql}`, args: byKey.args } });
+      }
       t.cols.forEach((c, j) => {
         const raw = r[j + 1] ?? null;
         const parent = refs?.get(c.name);
@@ -51,6 +59,35 @@ export async function readLocalValues(
     }
   });
   await resolveRefs(tx, pending);
+  await nulTexts(tx, t, withNul);
+  return out;
+}
+
+function pkWhere(t: TableInfo): string {
+  return t.identity.kind === "pk" ? t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND ") : "rowid = ?";
+}
+
+function hexTexts(t: TableInfo): string {
+  return t.cols.map((c) => `CASE WHEN typeof(${quoteIdent(c.name)}) = 'text' THEN hex(${quoteIdent(c.name)}) END`).join(", ");
+}
+
+/** Re-reads, as hex, the text values of the rows that hold a NUL character, and decodes them whole. */
+async function nulTexts(tx: SqlExec, t: TableInfo, rows: { vals: Record<string, Val>; stmt: Stmt }[]): Promise<void> {
+  if (rows.length === 0) return;
+  const decoder = new TextDecoder();
+  const results = await tx.batch(rows.map((r) => r.stmt));
+  rows.forEach(({ vals }, i) => {
+    const r = results[i]?.[0];
+    if (!r) return;
+    t.cols.forEach((c, j) => {
+      if (typeof r[j] === "string") vals[c.name] = decoder.decode(hexBytes(String(r[j])));
+    });
+  });
+}
+
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
 
