@@ -16,11 +16,11 @@ import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
-import { chunks, placeholders, query, type Arg, type SqlExec, type Stmt } from "./port.js";
+import { chunks, placeholders, type Arg, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
-import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionRowsByGid, type VersionRow } from "./version-rows.js";
+import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByGid, type VersionRow } from "./version-rows.js";
 
 interface Planned {
   ch: RowChange;
@@ -45,6 +45,7 @@ const PARKED_RETRY = 100;
 /**
  * Applies a batch inside the caller's write transaction. `retry` adds rows whose values had no
  * home before (parked rows; rows of tables that just changed shape) to be placed again.
+ * `prelude` runs first, in the same round trip as the reads.
  */
 export async function applyChanges(
   tx: SqlExec,
@@ -53,6 +54,7 @@ export async function applyChanges(
   meta: Meta,
   incoming: RowChange[],
   retry: { parked: boolean; tables: string[] },
+  prelude: Stmt[] = [],
 ): Promise<ApplyResult> {
   // Duplicates inside one batch merge first: the result is the same as applying them one by one.
   const wanted = new Map<string, RowChange>();
@@ -62,16 +64,19 @@ export async function applyChanges(
     wanted.set(key, prev ? { ...ch, s: mergeStates(prev.s, ch.s) } : ch);
   }
 
-  const existing = new Map<string, VersionRow>();
+  // One round trip: the caller's prelude, the version rows of everything received, and the rows to retry.
   const byTable = new Map<string, string[]>();
   for (const ch of wanted.values()) addTo(byTable, ch.t, ch.g);
-  for (const [tbl, gids] of byTable) for (const v of await versionRowsByGid(tx, tbl, gids)) existing.set(versionKey(v.tbl, v.gid), v);
-
+  const lookups = [...byTable].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
+  const retries: Stmt[] = [
+    ...(retry.parked ? [{ sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE why IS NOT NULL LIMIT ?`, args: [PARKED_RETRY] }] : []),
+    ...retry.tables.map((tbl) => ({ sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND x IS NOT NULL`, args: [tbl] })),
+  ];
+  const results = await tx.batch([...prelude, ...lookups, ...retries]);
+  const existing = new Map<string, VersionRow>();
+  for (const v of results.slice(prelude.length, prelude.length + lookups.length).flat().map(parseVersionRow)) existing.set(versionKey(v.tbl, v.gid), v);
+  const again = results.slice(prelude.length + lookups.length).flat().map(parseVersionRow);
   const forced = new Set<string>();
-  const again = retry.parked ? (await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE why IS NOT NULL LIMIT ?`, [PARKED_RETRY])).map(parseVersionRow) : [];
-  for (const tbl of retry.tables) {
-    again.push(...(await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND x IS NOT NULL`, [tbl])).map(parseVersionRow));
-  }
   for (const v of again) {
     const key = versionKey(v.tbl, v.gid);
     existing.set(key, v);

@@ -9,12 +9,12 @@ import type { TableInfo } from "../sql/reflect.js";
 import { OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
 import { pkGid, rowGid } from "./identity.js";
 import { readLocalValues } from "./local-values.js";
-import type { Meta } from "./meta.js";
-import { int, query, textOrNull, type Arg, type SqlExec, type Stmt } from "./port.js";
+import { writeMetaStmts, type Meta } from "./meta.js";
+import { int, query, textOrNull, type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeTypedList, type SqlValue, type Val } from "./values.js";
 import { colStamp, isAlive, normalize } from "./row-state.js";
-import { upsertVersionStmt, versionKey, versionRowsByGid, versionRowsByLk, type VersionRow } from "./version-rows.js";
+import { parseVersionRow, upsertVersionStmt, versionKey, versionLookupStmts, versionRowsByLk, type VersionRow } from "./version-rows.js";
 
 interface LogEntry {
   id: number;
@@ -28,12 +28,22 @@ interface LogEntry {
 }
 
 const PAGE = 2000;
+/** Pages per transaction, so one capture never holds the write lock for long; the rest waits for the next. */
+const MAX_PAGES = 50;
 
 /** Captures up to `maxPages` pages of the log. Returns how many log entries were processed. */
-export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, staleCols = new Map<string, string[]>(), maxPages = 50): Promise<number> {
+export const LOG_PAGE_SQL = `SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ${PAGE}`;
+
+/**
+ * Captures up to `maxPages` pages of the log. Returns how many log entries were processed.
+ * `firstPage` is the result of LOG_PAGE_SQL when the caller already read it in its own batch.
+ * Each page's writes, the log trim and the counters go in one batch.
+ */
+export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, opts: { staleCols?: Map<string, string[]>; firstPage?: Row[] } = {}): Promise<number> {
   let total = 0;
-  for (let page = 0; page < maxPages; page++) {
-    const rows = await query(tx, "SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ?", [PAGE]);
+  let rows = opts.firstPage;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    rows ??= await query(tx, LOG_PAGE_SQL);
     if (rows.length === 0) break;
     const entries: LogEntry[] = rows.map((r) => ({
       id: int(r[0]),
@@ -45,10 +55,11 @@ export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, m
       cols: textOrNull(r[6]),
       vals: textOrNull(r[7]),
     }));
-    await capturePage(tx, ctx, schema, meta, entries, staleCols);
-    await tx.batch([{ sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }]);
+    const writes = await capturePage(tx, ctx, schema, meta, entries, opts.staleCols ?? new Map());
+    await tx.batch([...writes, { sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }, ...writeMetaStmts(meta)]);
     total += entries.length;
     if (rows.length < PAGE) break;
+    rows = undefined;
   }
   return total;
 }
@@ -60,7 +71,8 @@ function localKey(t: TableInfo, k: SqlValue): bigint | string | null {
   return pkGid(decodeTypedList(String(k)));
 }
 
-async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, entries: LogEntry[], staleCols: Map<string, string[]>): Promise<void> {
+/** Replays one page of the log; returns the version-row writes. */
+async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, entries: LogEntry[], staleCols: Map<string, string[]>): Promise<Stmt[]> {
   // Index what exists for every key the page mentions, then replay the page in memory.
   const byLk = new Map<string, VersionRow>();
   const byGid = new Map<string, VersionRow>();
@@ -80,16 +92,13 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
     }
     keysByTable.set(t.name, set);
   }
+  const lookups: Stmt[] = [];
   for (const [tbl, keys] of keysByTable) {
-    const t = schema.tables.get(tbl)!;
     const all = [...keys];
-    if (t.identity.kind === "rowid") {
-      (await versionRowsByLk(tx, tbl, all.filter((k) => typeof k === "bigint") as Arg[])).forEach(index);
-      (await versionRowsByGid(tx, tbl, all.filter((k) => typeof k === "string") as string[])).forEach(index);
-    } else {
-      (await versionRowsByGid(tx, tbl, all as string[])).forEach(index);
-    }
+    lookups.push(...versionLookupStmts(tbl, "lk", all.filter((k) => typeof k === "bigint") as Arg[]));
+    lookups.push(...versionLookupStmts(tbl, "gid", all.filter((k) => typeof k === "string") as string[]));
   }
+  if (lookups.length) (await tx.batch(lookups)).flat().map(parseVersionRow).forEach(index);
 
   const touched = new Map<string, VersionRow>();
   const tombs: { v: VersionRow; t: TableInfo }[] = [];
@@ -180,7 +189,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
     v.clk = n.clk;
     stmts.push(upsertVersionStmt(v));
   }
-  if (stmts.length) await tx.batch(stmts);
+  return stmts;
 }
 
 function schemaCols(schema: Schema, tbl: string): string[] {

@@ -2,14 +2,20 @@
 import { addTo } from "../util/multimap.js";
 import type { RowChange } from "../wire/database.js";
 import { readLocalValues } from "./local-values.js";
-import { query, type SqlExec } from "./port.js";
+import type { SqlExec } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
 import type { Schema } from "./schema.js";
 import { VERSION_COLS, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
 import type { Val } from "./values.js";
 
-export async function changesSince(tx: SqlExec, schema: Schema, since: number, limit: number): Promise<{ changes: RowChange[]; last: number; more: boolean }> {
-  const rows = (await query(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, [since, limit])).map(parseVersionRow);
+/** A page of changes after `since`, and the newest sequence (`head`: how far behind the reader is). */
+export async function changesSince(tx: SqlExec, schema: Schema, since: number, limit: number): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
+  const [page, headRows] = await tx.batch([
+    { sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit] },
+    { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
+  ]);
+  const rows = (page ?? []).map(parseVersionRow);
+  const head = Number(headRows?.[0]?.[0] ?? 0);
   const states = await statesOf(tx, schema, rows);
   const changes: RowChange[] = [];
   rows.forEach((v, i) => {
@@ -17,7 +23,7 @@ export async function changesSince(tx: SqlExec, schema: Schema, since: number, l
     // capture gives it a new sequence, so it is sent then, with its values, instead of empty now.
     if (states[i] !== null) changes.push({ t: v.tbl, g: v.gid, s: states[i]! });
   });
-  return { changes, last: rows.length ? rows[rows.length - 1]!.seq : since, more: rows.length === limit };
+  return { changes, last: rows.length ? rows[rows.length - 1]!.seq : since, more: rows.length === limit, head };
 }
 
 /** States of version rows: the table's values for materialized live rows, x for the rest. */
@@ -38,9 +44,4 @@ async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promis
 /** A row whose values are in its table (not parked, not deleted, table present). */
 export function isMaterialized(schema: Schema, v: VersionRow): boolean {
   return v.lk !== null && v.why === null && schema.tables.has(v.tbl) && isAlive({ ins: v.ins, clk: v.clk, del: v.del, vals: {} });
-}
-
-export async function headSeq(tx: SqlExec): Promise<number> {
-  const r = await query(tx, "SELECT v FROM _scoutsync_meta WHERE k = 'seq'");
-  return Number(r[0]?.[0] ?? 0);
 }

@@ -6,12 +6,16 @@
 import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { applyChanges } from "./apply.js";
-import { changesSince, headSeq } from "./changes.js";
+import { changesSince } from "./changes.js";
+import { SCHEMA_VERSION_SQL } from "../sql/reflect.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
 import { currentSchema, ensureCapture, type EngineContext } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
+
+const MUTE = { sql: "INSERT INTO _scoutsync_mute VALUES (1)" };
+const UNMUTE = { sql: "DELETE FROM _scoutsync_mute" };
 
 export interface CaptureResult {
   captured: number;
@@ -24,11 +28,10 @@ export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<Captu
     const { schema, meta, captured, changed } = await ensureCapture(tx, ctx);
     const before = meta.seq;
     if (changed.length) {
-      await tx.batch([{ sql: "INSERT INTO _scoutsync_mute VALUES (1)" }]);
-      await applyChanges(tx, ctx, schema, meta, [], { parked: true, tables: changed });
-      await tx.batch([{ sql: "DELETE FROM _scoutsync_mute" }]);
+      await applyChanges(tx, ctx, schema, meta, [], { parked: true, tables: changed }, [MUTE]);
+      await tx.batch([UNMUTE]);
     }
-    if (meta.seq !== before || captured) await tx.batch(writeMetaStmts(meta));
+    if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
     return { captured, seq: meta.seq };
   });
 }
@@ -38,19 +41,18 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, changes: RowCha
   return db.write(async (tx) => {
     const { schema, meta, captured, changed } = await ensureCapture(tx, ctx);
     // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
-    await tx.batch([{ sql: "INSERT INTO _scoutsync_mute VALUES (1)" }]);
-    const result = await applyChanges(tx, ctx, schema, meta, changes, { parked: changes.length > 0 || changed.length > 0, tables: changed });
-    await tx.batch([{ sql: "DELETE FROM _scoutsync_mute" }, ...writeMetaStmts(meta)]);
+    const result = await applyChanges(tx, ctx, schema, meta, changes, { parked: changes.length > 0 || changed.length > 0, tables: changed }, [MUTE]);
+    await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
     return { ...result, captured, seq: meta.seq };
   });
 }
 
 export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number) {
   return db.read(async (tx) => {
-    if (!(await captureInstalled(tx))) return { changes: [], last: since, more: false, head: 0 };
-    const schema = await currentSchema(tx, ctx);
-    const page = await changesSince(tx, schema, since, limit);
-    return { ...page, head: await headSeq(tx) };
+    const [installed, version] = await tx.batch([{ sql: CAPTURE_INSTALLED_SQL }, { sql: SCHEMA_VERSION_SQL }]);
+    if (Number(installed?.[0]?.[0] ?? 0) !== 2) return { changes: [], last: since, more: false, head: 0 };
+    const schema = await currentSchema(tx, ctx, Number(version?.[0]?.[0] ?? 0));
+    return changesSince(tx, schema, since, limit);
   });
 }
 
@@ -67,7 +69,9 @@ async function readMetaIfPresent(tx: SqlExec): Promise<Meta> {
 }
 
 /** Capture tables appear with the first write transaction; reads before that see an empty site. */
+const CAPTURE_INSTALLED_SQL = "SELECT count(*) FROM sqlite_schema WHERE name IN ('_scoutsync_meta', '_scoutsync_rows')";
+
 async function captureInstalled(tx: SqlExec): Promise<boolean> {
-  const rows = await query(tx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('_scoutsync_meta', '_scoutsync_rows')");
+  const rows = await query(tx, CAPTURE_INSTALLED_SQL);
   return Number(rows[0]?.[0] ?? 0) === 2;
 }

@@ -1,6 +1,6 @@
 /** The engine's counters, kept in the app's file so they commit atomically with the rows. */
 import { formatHlc, parseHlc, type Hlc } from "../clock/hlc.js";
-import { int, textOrNull, type SqlExec, type Stmt } from "./port.js";
+import { int, textOrNull, type Row, type SqlExec, type Stmt } from "./port.js";
 
 export interface Meta {
   hlc: Hlc;
@@ -12,7 +12,10 @@ export const READ_META_SQL = "SELECT (SELECT v FROM _scoutsync_meta WHERE k = 'h
 
 export async function readMeta(tx: SqlExec): Promise<Meta> {
   const [rows] = await tx.batch([{ sql: READ_META_SQL }]);
-  const row = rows?.[0] ?? [];
+  return parseMeta(rows?.[0] ?? []);
+}
+
+export function parseMeta(row: Row): Meta {
   return { hlc: parseHlc(textOrNull(row[0])), seq: int(row[1]) };
 }
 

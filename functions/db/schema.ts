@@ -20,9 +20,9 @@ import {
   type XinfoRow,
 } from "../sql/reflect.js";
 import { CAPTURE_DDL, createTriggersSql, dropTriggersSql, triggerNames, typedList } from "../sql/triggers.js";
-import { capture } from "./capture.js";
+import { LOG_PAGE_SQL, capture } from "./capture.js";
 import { pkGid } from "./identity.js";
-import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
+import { READ_META_SQL, parseMeta, readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { chunks, int, query, type SqlExec, type Stmt } from "./port.js";
 import { decodeTypedList } from "./values.js";
 
@@ -72,8 +72,7 @@ export async function loadSchema(tx: SqlExec): Promise<Schema> {
 }
 
 /** The schema for a read-only transaction: cached unless the app changed its schema. */
-export async function currentSchema(tx: SqlExec, ctx: EngineContext): Promise<Schema> {
-  const version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
+export async function currentSchema(tx: SqlExec, ctx: EngineContext, version: number): Promise<Schema> {
   if (ctx.cache.schema?.version === version) return ctx.cache.schema;
   const schema = await loadSchema(tx);
   ctx.cache.schema = schema;
@@ -109,11 +108,14 @@ function addedColumns(schema: Schema, sigs: Map<string, string>): Map<string, st
  * (new tables, new columns, rebuilt tables): values parked for them may now have a home.
  */
 export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ schema: Schema; meta: Meta; captured: number; changed: string[] }> {
-  const version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
   const cached = ctx.cache.captured;
-  if (cached && cached.version === version) {
-    const meta = await readMeta(tx);
-    return { schema: cached, meta, captured: await capture(tx, ctx, cached, meta), changed: [] };
+  if (cached) {
+    // The common case in one round trip: schema unchanged, counters, first page of the log.
+    const [ver, metaRows, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: LOG_PAGE_SQL }]);
+    if (int(ver?.[0]?.[0]) === cached.version) {
+      const meta = parseMeta(metaRows?.[0] ?? []);
+      return { schema: cached, meta, captured: await capture(tx, ctx, cached, meta, { firstPage: log ?? [] }), changed: [] };
+    }
   }
   await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));
   const meta = await readMeta(tx);
@@ -123,7 +125,7 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ 
     { sql: "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '\\_scoutsync\\_%' ESCAPE '\\'" },
   ]);
   const sigs = new Map((sigRows ?? []).map((r) => [String(r[0]).slice(4), String(r[1])]));
-  const captured = await capture(tx, ctx, schema, meta, addedColumns(schema, sigs));
+  const captured = await capture(tx, ctx, schema, meta, { staleCols: addedColumns(schema, sigs) });
   const triggers = new Set((triggerRows ?? []).map((r) => `${String(r[1])}\u0000${String(r[0])}`));
   const changed: string[] = [];
   for (const t of schema.order) {

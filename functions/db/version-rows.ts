@@ -74,21 +74,22 @@ export function versionKey(tbl: string, gid: string): string {
   return `${tbl}\u0000${gid}`;
 }
 
+/** Statements that select the version rows of one table by identity (gid) or local key (lk). */
+export function versionLookupStmts(tbl: string, by: "gid" | "lk", keys: Arg[]): Stmt[] {
+  if (keys.length === 0) return [];
+  return chunks([...new Set(keys)]).map((p) => ({ sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND ${by} IN (${placeholders(p.length)})`, args: [tbl, ...p] }));
+}
+
 /** Version rows by identity, for one table. */
 export async function versionRowsByGid(tx: SqlExec, tbl: string, gids: string[]): Promise<VersionRow[]> {
-  return selectIn(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND gid IN`, tbl, gids);
+  const stmts = versionLookupStmts(tbl, "gid", gids);
+  return stmts.length ? (await tx.batch(stmts)).flat().map(parseVersionRow) : [];
 }
 
 /** Version rows by local key, for one table. */
 export async function versionRowsByLk(tx: SqlExec, tbl: string, lks: Arg[]): Promise<VersionRow[]> {
-  return selectIn(tx, `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND lk IN`, tbl, lks);
-}
-
-async function selectIn(tx: SqlExec, prefix: string, tbl: string, keys: Arg[]): Promise<VersionRow[]> {
-  if (keys.length === 0) return [];
-  const parts = chunks([...new Set(keys)]);
-  const results = await tx.batch(parts.map((p) => ({ sql: `${prefix} (${placeholders(p.length)})`, args: [tbl, ...p] })));
-  return results.flat().map(parseVersionRow);
+  const stmts = versionLookupStmts(tbl, "lk", lks);
+  return stmts.length ? (await tx.batch(stmts)).flat().map(parseVersionRow) : [];
 }
 
 /** The replicated state of a version row, given the values its local table row holds (if any). */

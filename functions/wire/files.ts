@@ -47,28 +47,44 @@ export type FileEntry = z.infer<typeof FileEntrySchema>;
 
 export const MAX_FILES_PER_BATCH = 1000;
 
-/** The agent's report of a file it saw on disk (hashed) or saw disappear. */
-const UploadEditSchema = z
+export type FileUpload =
+  | { path: string; deleted: true }
+  | { path: string; deleted?: false; size: number; hash: string; blocks: string[]; mtimeMs: number; data?: string };
+
+/**
+ * The agent's report of a file it saw on disk (hashed) or saw disappear. One object with the
+ * fields of both shapes, so that a refusal names the field (a union would only say "invalid").
+ */
+export const FileUploadSchema = z
   .object({
     path: SyncPath,
-    size: SizeSchema,
-    hash: Sha256Schema,
-    blocks: BlocksSchema,
-    mtimeMs: z.number().nonnegative(),
-    deleted: z.literal(false).optional(),
+    deleted: z.boolean().optional(),
+    size: SizeSchema.optional(),
+    hash: Sha256Schema.optional(),
+    blocks: BlocksSchema.optional(),
+    mtimeMs: z.number().nonnegative().optional(),
     /** The file's bytes when it is small (the worker checks them against hash). */
     data: InlineDataSchema.optional(),
   })
-  .superRefine(checkShape);
-const UploadDeleteSchema = z.object({ path: SyncPath, deleted: z.literal(true) });
-export const FileUploadSchema = z.union([UploadDeleteSchema, UploadEditSchema]);
-export type FileUpload = z.infer<typeof FileUploadSchema>;
+  .superRefine((v, ctx) => {
+    if (v.deleted === true) return;
+    for (const k of ["size", "hash", "blocks", "mtimeMs"] as const) {
+      if (v[k] === undefined) ctx.addIssue({ code: "custom", path: [k], message: `required unless "deleted": true` });
+    }
+    if (v.size !== undefined && v.hash !== undefined && v.blocks !== undefined) checkShape({ size: v.size, hash: v.hash, blocks: v.blocks }, ctx);
+  })
+  .transform((v): FileUpload => {
+    if (v.deleted === true) return { path: v.path, deleted: true };
+    const out: FileUpload = { path: v.path, size: v.size ?? 0, hash: v.hash ?? "", blocks: v.blocks ?? [], mtimeMs: v.mtimeMs ?? 0 };
+    if (v.data !== undefined) out.data = v.data;
+    return out;
+  });
 
 /** One report, or a batch of them (a burst of 1,000 files costs one request, not 1,000). */
-export const UploadBodySchema = z.union([
+export const UploadBodySchema = z.preprocess(
+  (v) => (v !== null && typeof v === "object" && "files" in v ? v : { files: [v] }),
   z.object({ files: z.array(FileUploadSchema).min(1).max(MAX_FILES_PER_BATCH) }),
-  FileUploadSchema,
-]);
+);
 export type UploadBody = z.infer<typeof UploadBodySchema>;
 
 export const UploadResultSchema = z.object({
@@ -138,16 +154,25 @@ export const PendingPageSchema = z.object({
 });
 export type PendingPage = z.infer<typeof PendingPageSchema>;
 
+export type MaterializedItem = { path: string; hash: string | null; size: number; mtimeMs: number } | { path: string; error: string };
+
 /** What the materializer did: written (hash), deleted (hash null), or failed (error). */
-export const MaterializedItemSchema = z.union([
-  z.object({ path: SyncPath, hash: Sha256Schema.nullable(), size: SizeSchema, mtimeMs: z.number().nonnegative() }),
-  z.object({ path: SyncPath, error: z.string().max(1000) }),
-]);
-export type MaterializedItem = z.infer<typeof MaterializedItemSchema>;
-export const MaterializedBodySchema = z.union([
+export const MaterializedItemSchema = z
+  .object({
+    path: SyncPath,
+    hash: Sha256Schema.nullable().optional(),
+    size: SizeSchema.optional(),
+    mtimeMs: z.number().nonnegative().optional(),
+    error: z.string().max(1000).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.error === undefined && v.hash === undefined) ctx.addIssue({ code: "custom", path: ["hash"], message: "required (null for a delete) unless error is given" });
+  })
+  .transform((v): MaterializedItem => (v.error !== undefined ? { path: v.path, error: v.error } : { path: v.path, hash: v.hash ?? null, size: v.size ?? 0, mtimeMs: v.mtimeMs ?? 0 }));
+export const MaterializedBodySchema = z.preprocess(
+  (v) => (v !== null && typeof v === "object" && "files" in v ? v : { files: [v] }),
   z.object({ files: z.array(MaterializedItemSchema).min(1).max(MAX_FILES_PER_BATCH) }),
-  MaterializedItemSchema,
-]);
+);
 
 /** The agent tells its worker where its chunk server listens (loopback only). */
 export const AgentHelloSchema = z.object({ port: z.number().int().min(1).max(65535) });

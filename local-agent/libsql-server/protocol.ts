@@ -7,7 +7,6 @@ import type { ProtoError } from "./errors.js";
 import { isInt64Text, type HranaValue } from "./values.js";
 
 const Int32 = z.number().int().min(-2_147_483_648).max(2_147_483_647);
-const Uint32 = z.number().int().min(0).max(4_294_967_295);
 // JSON.parse turns 1e999 into Infinity, which SQLite stores as a REAL: accept it.
 const FloatNumber = z.custom<number>((v) => typeof v === "number" && !Number.isNaN(v), "expected a number");
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
