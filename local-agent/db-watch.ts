@@ -13,6 +13,9 @@ type Database = LibsqlDatabase.Database;
 type Statement = LibsqlDatabase.Statement;
 type DatabaseCtor = typeof LibsqlDatabase;
 
+/** Re-checks after file activity that showed no commit yet (see onActivity). */
+const FOLLOW_UP_MS = [2, 5, 10, 20, 50];
+
 export interface DbWatchOptions {
   pollMs?: number;
   /** Told why the database could not be read (not there yet, replaced, locked). */
@@ -26,6 +29,7 @@ export class DbWatch {
   private last: number | null = null;
   private watcher: FSWatcher | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
+  private followUps: ReturnType<typeof setTimeout>[] = [];
 
   constructor(
     private readonly file: string,
@@ -38,7 +42,7 @@ export class DbWatch {
     const names = new Set([path.basename(this.file), `${path.basename(this.file)}-wal`]);
     try {
       this.watcher = watch(dir, { persistent: false }, (_event, name) => {
-        if (name !== null && names.has(String(name))) this.check();
+        if (name !== null && names.has(String(name))) this.onActivity();
       });
       this.watcher.on("error", (err) => this.opts.onError(err));
     } catch (err) {
@@ -49,7 +53,24 @@ export class DbWatch {
     this.check();
   }
 
+  /**
+   * The file changed. The event fires at the first write of a transaction, often before its
+   * commit is visible, and inotify folds the rest into it; so look now and, if nothing moved
+   * yet, look again a few times over the next ~50 ms rather than wait for the poll.
+   */
+  private onActivity(): void {
+    if (this.check()) return;
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps = FOLLOW_UP_MS.map((ms) =>
+      setTimeout(() => {
+        if (this.check()) for (const t of this.followUps) clearTimeout(t);
+      }, ms),
+    );
+  }
+
   stop(): void {
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps = [];
     this.watcher?.close();
     this.watcher = null;
     if (this.poll !== null) clearInterval(this.poll);
