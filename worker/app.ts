@@ -11,6 +11,7 @@ import { databaseRoutes } from "./routes/database.js";
 import { fileRoutes } from "./routes/files.js";
 import { fragmentRoutes } from "./routes/fragments.js";
 import { pingRoutes } from "./routes/ping.js";
+import { selftestRoutes } from "./routes/selftest.js";
 import { tickRoutes } from "./routes/tick.js";
 
 export type AppEnv = { Bindings: Env };
@@ -21,6 +22,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/sync", tickRoutes());
   app.route("/api/sync/database", databaseRoutes());
   app.route("/api/sync/files", fileRoutes());
+  app.route("/api/admin", selftestRoutes());
   app.route("/api/admin", adminRoutes());
   app.route("/ui", fragmentRoutes());
   app.notFound((c) => c.json<ErrorBody>({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, code: "not_found" }, 404));

@@ -129,6 +129,14 @@ afterAll(async () => {
 });
 
 describe("three sites, writes by separate processes", () => {
+  it("the worker's libSQL client passes the conformance self-test from inside workerd", async () => {
+    const res = await api(sites[0]!, "POST", "/api/admin/selftest");
+    expect(res.json).toMatchObject({ ok: true });
+    expect((res.json.checks as unknown[]).length).toBeGreaterThanOrEqual(5);
+    const denied = await fetch(`http://127.0.0.1:${sites[0]!.port}/api/admin/selftest`, { method: "POST" });
+    expect(denied.status).toBe(403);
+  });
+
   it("pre-existing rows of every site reach the others", async () => {
     const dump = await converged("initial sync");
     expect(dump.settings!.rows.map((r) => r.values)).toHaveLength(3);
