@@ -12,7 +12,7 @@ import { readLocalValues } from "./local-values.js";
 import { writeMetaStmts, type Meta } from "./meta.js";
 import { int, query, textOrNull, type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
 import type { EngineContext, Schema } from "./schema.js";
-import { decodeTypedList, type SqlValue, type Val } from "./values.js";
+import { decodeTypedList, encodeVal, valKey, type SqlValue, type Val } from "./values.js";
 import { colStamp, isAlive, normalize } from "./row-state.js";
 import { parseVersionRow, upsertVersionStmt, versionKey, versionLookupStmts, versionRowsByLk, type VersionRow } from "./version-rows.js";
 
@@ -100,6 +100,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
   }
   if (lookups.length) (await tx.batch(lookups)).flat().map(parseVersionRow).forEach(index);
 
+  const written = await addedColumnsWritten(tx, schema, entries, staleCols);
   const touched = new Map<string, VersionRow>();
   const tombs: { v: VersionRow; t: TableInfo }[] = [];
   const parkedEdits: { v: VersionRow; t: TableInfo; cols: string[] }[] = [];
@@ -156,7 +157,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
           v.lk = k;
           index(v);
         }
-        const cols = [...parseChangedCols(e.cols), ...(staleCols.get(t.name) ?? [])];
+        const cols = [...parseChangedCols(e.cols), ...(written.get(versionKey(t.name, String(k))) ?? [])];
         for (const col of cols) v.clk[col] = at;
         if (v.why !== null) parkedEdits.push({ v, t, cols });
       }
@@ -194,6 +195,32 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
 
 function schemaCols(schema: Schema, tbl: string): string[] {
   return schema.tables.get(tbl)?.cols.map((c) => c.name) ?? [];
+}
+
+/**
+ * For updates logged by triggers older than some columns: which of those columns the row holds
+ * a value other than the column's default in. A column the app just added holds its default in
+ * every row, so anything else was written by the app; claiming the default as a write would
+ * wipe a value another site put there.
+ */
+async function addedColumnsWritten(tx: SqlExec, schema: Schema, entries: LogEntry[], staleCols: Map<string, string[]>): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const [tbl, added] of staleCols) {
+    const t = schema.tables.get(tbl);
+    if (!t) continue;
+    const lks = entries.filter((e) => e.op === OP_UPDATE && e.tbl === tbl).map((e) => localKey(t, e.k)).filter((k): k is bigint | string => k !== null);
+    if (lks.length === 0) continue;
+    const cols = t.cols.filter((c) => added.includes(c.name));
+    const [defaults] = await tx.batch([{ sql: `SELECT ${cols.map((c) => c.dflt ?? "NULL").join(", ")}` }]);
+    const dflt = cols.map((_, i) => valKey(encodeVal(defaults?.[0]?.[i] ?? null)));
+    const values = await readLocalValues(tx, schema, t, lks);
+    for (const lk of lks) {
+      const vals = values.get(String(lk));
+      if (!vals) continue;
+      out.set(versionKey(tbl, String(lk)), cols.filter((c, i) => valKey(vals[c.name] ?? null) !== dflt[i]).map((c) => c.name));
+    }
+  }
+  return out;
 }
 
 /** A deleted row's last values stay with its tombstone, with foreign keys as row references. */

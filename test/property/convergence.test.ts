@@ -1,20 +1,26 @@
 /**
  * Convergence of the database engine (DESIGN.md §2, issue 4): 3–5 replicas of one schema, random
  * app writes on each (colliding integer ids, concurrent edits of the same rows, deletes,
- * re-inserts, children of local parents, upserts of key-identified rows), interleaved with
- * random sync steps (captures; pages pulled with small limits, delivered twice, dropped,
- * reordered, or stale). Then every link is pulled until nothing moves, and:
+ * re-inserts, renumbered rows, children of local parents, upserts of key-identified rows,
+ * ALTER TABLE ADD COLUMN on some replicas), interleaved with random sync steps (captures; pages
+ * pulled with small limits, delivered twice, dropped, reordered, or stale). Then every replica
+ * gets the columns the others added, every link is pulled until nothing moves, and:
  *   - the mesh goes quiet (no loop),
+ *   - nothing is left parked,
  *   - every replica holds the same logical content (test/support/logical-dump.ts),
  *   - every replica is locally consistent (identities, foreign keys),
- *   - no row that no one deleted is lost, and nothing is left parked.
+ *   - no row that no one deleted is lost (by a tag written once per insert),
+ *   - the later write of a column wins, wherever the model can tell which write was later.
  *
  * Replay: fast-check prints `seed` and `path` of a failure. Run
- *   SCOUTSYNC_SEED=<seed> SCOUTSYNC_PATH=<path> npx vitest run test/property/convergence.test.ts
- * to run just that (shrunk) case. SCOUTSYNC_RUNS changes the number of runs (default 40).
- * Stamps come from the wall clock (the capture triggers read it in SQL), so a replay takes the
- * same steps but may break ties between sites differently; a failure that depends on the exact
- * millisecond may need a few replays.
+ *   SCOUTSYNC_SEED=<seed> SCOUTSYNC_PATH=<path> SCOUTSYNC_DEBUG=1 \
+ *     npx vitest run test/property/convergence.test.ts -t "<name of the failing test>"
+ * to run just that (shrunk) case; SCOUTSYNC_DEBUG prints every replica's tables and
+ * _scoutsync_rows. SCOUTSYNC_RUNS sets the number of runs (default 100), SCOUTSYNC_TIME_LIMIT the
+ * milliseconds a property may take, shrinking included (default 20000; raise it to shrink a
+ * failure further). Stamps come from the wall clock (the capture triggers read it in SQL), so a
+ * replay takes the same steps but may break ties between sites differently: a failure that
+ * depends on the exact millisecond may need a few replays.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -22,7 +28,7 @@ import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logica
 import { EXTRA_COLUMNS, Expectation, Network, SCHEMA, addColumn, columnsOf, describeStep, newReplica, runAppOp, siteId, stepArb, type Replica, type Step } from "./model.js";
 
 const SEED = Number(process.env.SCOUTSYNC_SEED ?? 20_260_417);
-const RUNS = Number(process.env.SCOUTSYNC_RUNS ?? 40);
+const RUNS = Number(process.env.SCOUTSYNC_RUNS ?? 100);
 const PATH = process.env.SCOUTSYNC_PATH;
 
 interface Scenario {
@@ -122,6 +128,7 @@ function check(sc: Scenario, o: Outcome): void {
   }
   const tags = tagsIn(o.dumps[0]!);
   expect(o.exp.expectedRows().filter((group) => !group.some((t) => tags.has(t))), `rows no one deleted are missing (by tag)${context()}`).toEqual([]);
+  expect(o.exp.lwwViolations(o.dumps[0]!), `the later write did not win${context()}`).toEqual([]);
   const keys = keysIn(o.dumps[0]!);
   expect(o.exp.expectedKeys().filter((k) => !keys.has(k)), `keys no one deleted are missing${context()}`).toEqual([]);
 }
@@ -139,7 +146,7 @@ async function property(parentDeletes: boolean): Promise<void> {
         for (const r of o.replicas) r.db.close();
       }
     }),
-    { seed: SEED, numRuns: RUNS, ...(PATH ? { path: PATH } : {}), interruptAfterTimeLimit: Number(process.env.SCOUTSYNC_TIME_LIMIT ?? 40_000), markInterruptAsFailure: false },
+    { seed: SEED, numRuns: RUNS, ...(PATH ? { path: PATH, endOnFailure: true } : {}), interruptAfterTimeLimit: Number(process.env.SCOUTSYNC_TIME_LIMIT ?? 20_000), markInterruptAsFailure: false },
   );
 }
 

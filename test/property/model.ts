@@ -11,6 +11,7 @@ import { applyRemote, captureLocal, readChanges, type EngineContext } from "../.
 import { ChangeBatchSchema, type RowChange } from "../../functions/wire/database.js";
 import { openDb, sqlDb } from "../support/libsql-db.js";
 import type { SqlDb } from "../../functions/db/port.js";
+import type { DumpValue, LogicalDump } from "../support/logical-dump.js";
 
 export type Db = ReturnType<typeof openDb>;
 
@@ -328,6 +329,76 @@ export class Expectation {
   expectedKeys(): string[] {
     return [...this.keys].filter((k) => !this.deletedKeys.has(k)).sort();
   }
+
+  private readonly writes = new Map<string, Write[]>();
+
+  /** The app wrote `value` into `col` of the row tagged `tag`, between wall-clock ms t0 and t1. */
+  wrote(tag: string, col: string, value: Written, t0: number, t1: number): void {
+    const key = `${this.tags.get(tag)?.[1] ?? tag}\u0000${col}`;
+    this.writes.set(key, [...(this.writes.get(key) ?? []), { value, t0, t1 }]);
+  }
+
+  /**
+   * Last writer wins, checked where the model can tell who was last: when the last write to a
+   * column came at least GAP_MS after every other write to it (stamps are wall-clock based, so
+   * closer writes may be ordered either way, or by site id). Rows someone deleted are skipped.
+   */
+  lwwViolations(dump: LogicalDump): string[] {
+    const out: string[] = [];
+    const matchTag = new Map<string, string>();
+    for (const row of dump.matches?.rows ?? []) {
+      const t = row.values.tag;
+      if (t && "text" in t) matchTag.set(row.key, t.text);
+    }
+    const groupOf = (tag: string) => this.tags.get(tag)?.[1] ?? tag;
+    for (const table of ["teams", "matches", "entries"] as const) {
+      for (const row of dump[table]?.rows ?? []) {
+        const t = row.values.tag;
+        if (!t || !("text" in t)) continue;
+        const group = groupOf(t.text);
+        if (this.deletedGroups.has(group)) continue;
+        for (const col of Object.keys(row.values)) {
+          if (table === "entries" && col === "match_id" && this.parentDeleted) continue;
+          const ws = [...(this.writes.get(`${group}\u0000${col}`) ?? [])].sort((a, b) => a.t0 - b.t0);
+          const last = ws[ws.length - 1];
+          if (!last || ws.slice(0, -1).some((w) => w.t1 + GAP_MS > last.t0)) continue;
+          const got = row.values[col] ?? null;
+          let ok: boolean;
+          if (last.value !== null && "parentTag" in last.value) {
+            const ref = got !== null && "ref" in got ? matchTag.get(got.ref) : undefined;
+            ok = last.value.parentTag === null ? got === null : ref !== undefined && groupOf(ref) === groupOf(last.value.parentTag);
+          } else {
+            ok = JSON.stringify(got) === JSON.stringify(last.value);
+          }
+          if (!ok) out.push(`${table} ${row.key} (tag ${t.text}) ${col}: ${JSON.stringify(got)}, but the last write (${ws.length} writes) was ${JSON.stringify(last.value)}`);
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** What the app wrote into a column: a stored value, or (for entries.match_id) the parent row by its tag. */
+export type Written = DumpValue | { parentTag: string | null };
+
+interface Write {
+  value: Written;
+  t0: number;
+  t1: number;
+}
+
+/** Writes closer than this may be stamped in either order (see `lwwViolations`). */
+const GAP_MS = 3;
+
+/** The value a column holds after the app wrote `raw` into it (the columns' affinities). */
+function written(col: string, raw: unknown, db: Db): Written {
+  if (col === "match_id") return { parentTag: raw === null ? null : tagOf(db, "matches", raw as bigint) };
+  if (raw === null || raw === undefined) return null;
+  if (col === "score") return { real: String(Number(raw)) };
+  if (typeof raw === "bigint") return { int: raw.toString() };
+  if (typeof raw === "string") return { text: raw };
+  if (raw instanceof Uint8Array) return { blob: Buffer.from(raw).toString("hex") };
+  throw new Error(`no expected form for ${col} = ${String(raw)}`);
 }
 
 function ids(db: Db, table: string): bigint[] {
@@ -409,19 +480,30 @@ export function runAppOp(rep: Replica, op: AppOp, exp: Expectation): void {
       const old = op.id !== null && op.replace ? tagOf(db, op.table, BigInt(op.id)) : null;
       const tag = exp.newTag(rep, op.table, old);
       const verb = op.replace ? "INSERT OR REPLACE" : "INSERT";
+      const t0 = Date.now();
       const ok = appTx(db, () => {
         run(`${verb} INTO ${op.table} (id, ${cols.join(", ")}, tag) VALUES (?, ${cols.map(() => "?").join(", ")}, ?)`, op.id, ...vals, tag);
       });
+      const t1 = Date.now();
       if (!ok) exp.deleted(tag); // never existed
+      else {
+        [...cols, "tag"].forEach((c, i) => exp.wrote(tag, c, written(c, c === "tag" ? tag : vals[i], db), t0, t1));
+        // An insert writes every column this replica has: the ones it does not name become NULL.
+        for (const c of EXTRA_COLUMNS) if (op.table === "teams" && columnsOf(db, "teams").includes(c)) exp.wrote(tag, c, null, t0, t1);
+      }
       return;
     }
     case "insertEntry": {
       const tag = exp.newTag(rep, "entries");
       const vals = COLS.entries.map((c) => colValue(c, op.v, db));
+      const before = COLS.entries.map((c, i) => written(c, vals[i], db));
+      const t0 = Date.now();
       const ok = appTx(db, () => {
         run(`INSERT INTO entries (id, ${COLS.entries.join(", ")}, tag) VALUES (?, ?, ?, ?, ?, ?, ?)`, op.id, ...vals, tag);
       });
+      const t1 = Date.now();
       if (!ok) exp.deleted(tag);
+      else COLS.entries.forEach((c, i) => exp.wrote(tag, c, before[i]!, t0, t1));
       return;
     }
     case "update": {
@@ -430,9 +512,17 @@ export function runAppOp(rep: Replica, op: AppOp, exp: Expectation): void {
       const cols = op.cols.filter((c) => have.includes(c));
       if (id === undefined || cols.length === 0) return;
       const vals = cols.map((c) => colValue(c, op.v, db));
-      appTx(db, () => {
+      const tag = tagOf(db, op.table, id);
+      const before = cols.map((c, i) => written(c, vals[i], db));
+      // Capture sees changes, not statements: setting a column to the value it holds writes nothing
+      // (so an app saving a whole form does not override other sites' edits of untouched fields).
+      const changes = cols.map((c, i) => (db.prepare(`SELECT ${c} IS ? FROM ${op.table} WHERE id = ?`).raw(true).get(vals[i], id) as [number])[0] === 0);
+      const t0 = Date.now();
+      const ok = appTx(db, () => {
         run(`UPDATE ${op.table} SET ${cols.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`, ...vals, id);
       });
+      const t1 = Date.now();
+      if (ok && tag !== null) cols.forEach((c, i) => changes[i] && exp.wrote(tag, c, before[i]!, t0, t1));
       return;
     }
     case "delete": {

@@ -354,6 +354,60 @@ describe("schema evolution", () => {
     await converged(net);
   });
 
+  it("a table the app creates is captured even when a peer pulls before the site's next capture", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, EXTRA);
+    run(b.db, EXTRA);
+    await net.pull(0, 1, 100, "once"); // B pulls from A right after the app's DDL
+    run(a.db, "INSERT INTO extra (id, v) VALUES (1, 'new table row')");
+    await converged(net);
+    expect(rows(b.db, "SELECT id, v FROM extra")).toEqual([[1n, "new table row"]]);
+  });
+
+  it("a column the app adds is captured even when a peer pulls before the site's next capture", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number) VALUES (1, 254)");
+    await net.settle();
+    run(a.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    run(b.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    await net.pull(0, 1, 100, "once"); // B pulls from A right after the app's DDL
+    await net.capture(0);
+    run(a.db, "UPDATE teams SET city = 'Houston' WHERE id = 1");
+    await converged(net);
+    expect(rows(b.db, "SELECT number, city FROM teams")).toEqual([[254n, "Houston"]]);
+  });
+
+  it("a value the app writes into a column it just added, before the site's next capture, is not lost", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number) VALUES (1, 254)");
+    await net.settle();
+    run(b.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    run(a.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    run(a.db, "UPDATE teams SET city = 'Houston' WHERE id = 1"); // the migration fills the new column at once
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT number, city FROM teams")).toEqual([[254n, "Houston"]]);
+  });
+
+  it("an edit of another column around a site's ALTER TABLE ADD COLUMN does not wipe what another site wrote into the new column", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'orig')");
+    await net.settle();
+    run(a.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    await net.capture(0);
+    run(a.db, "UPDATE teams SET city = 'Houston' WHERE id = 1");
+    await net.capture(0);
+    await sleep(5);
+    // Later, B renames the team and then adds the column, all before its next capture: B never wrote city.
+    run(b.db, "UPDATE teams SET name = 'renamed on B' WHERE id = 1");
+    run(b.db, "ALTER TABLE teams ADD COLUMN city TEXT");
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT number, name, city FROM teams")).toEqual([[254n, "renamed on B", "Houston"]]);
+  });
+
   it("a change to a column a site does not have is kept and applied after ALTER TABLE ADD COLUMN", async () => {
     const { reps, net } = await mesh(2);
     const [a, b] = reps as [Replica, Replica];
