@@ -13,9 +13,10 @@ import { listPeers, type Peer } from "../sync/peers.js";
 import { hashPassword } from "../password.js";
 import { jsonBody } from "../validate.js";
 import { parkedCount } from "../sync/parked.js";
+import { counts } from "../files/store.js";
 
-/** A peer counts as online when it answered within this long. */
-const ONLINE_MS = 15_000;
+/** A peer counts as online when it answered within this long (two idle ticks and some). */
+const ONLINE_MS = 25_000;
 
 export function peerView(p: Peer, now: number): PeerView {
   return {
@@ -44,6 +45,7 @@ export async function siteStatus(s: Services) {
     hlc: clock.hlc,
     seq: clock.seq,
     parked: await parkedCount(s),
+    files: await counts(s.state),
     peers: (await listPeers(s)).map((p) => peerView(p, now)),
   };
 }
