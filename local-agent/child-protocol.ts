@@ -19,6 +19,8 @@ export const ChildConfigSchema = z.object({
     host: z.string(),
     dbPort: z.number().int(),
     name: z.string(),
+    onChange: z.string().optional(),
+    onChangeUrl: z.string().optional(),
   }),
   /** The libSQL server's port: 0 until the first db child has picked one, then fixed. */
   dbPort: z.number().int().min(0),

@@ -80,8 +80,10 @@ async function startKind(kind: ChildKind, config: ChildConfig, token: string): P
     }
     case "agent": {
       const { startAgentChild } = await import("./agent-child.js");
+      const { startFileSync } = await import("./files/file-sync.js");
       const agent = await startAgentChild(config, token);
-      return { info: {}, close: () => agent.stop() };
+      const files = await startFileSync(config, token, (line) => console.error(line));
+      return { info: { chunkPort: files.chunks.port }, close: async () => void (await Promise.all([files.stop(), agent.stop()])) };
     }
   }
 }

@@ -32,6 +32,8 @@ const START_FLAGS = {
   host: { type: "string" },
   "db-port": { type: "string" },
   name: { type: "string" },
+  "on-change": { type: "string" },
+  "on-change-url": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** Runs one command; resolves with the exit code, or null for a child that runs until stopped. */

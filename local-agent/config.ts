@@ -29,6 +29,10 @@ export interface StartConfig {
   /** 0 = let the libSQL server pick a free port on 127.0.0.1. */
   dbPort: number;
   name: string;
+  /** Shell command run after a batch of received files lands (the app reload hook). */
+  onChange?: string | undefined;
+  /** URL that gets POST {paths} after a batch of received files lands. */
+  onChangeUrl?: string | undefined;
 }
 
 /** What parseArgs hands us for `start`: every value still a string, absent when not given. */
@@ -40,6 +44,8 @@ export interface StartFlags {
   host?: string | undefined;
   "db-port"?: string | undefined;
   name?: string | undefined;
+  "on-change"?: string | undefined;
+  "on-change-url"?: string | undefined;
 }
 
 export const DEFAULT_PORT = 8787;
@@ -71,6 +77,11 @@ const StartFlagsSchema = z.object({
     .transform((s) => s.trim())
     .refine((s) => s.length >= 1 && s.length <= 64, "must be 1 to 64 characters")
     .refine((s) => !CONTROL_RE.test(s), "must not contain control characters"),
+  "on-change": z.string().refine((s) => s.trim() !== "", "must be a command, e.g. \"touch reload.flag\"").optional(),
+  "on-change-url": z
+    .string()
+    .refine((s) => /^https?:\/\/[^\s]+$/i.test(s) && URL.canParse(s), "must be an http(s) URL, e.g. http://127.0.0.1:5000/reload")
+    .optional(),
 });
 
 /** The site name when none is given: the machine's name, which is what people call the laptop. */
@@ -88,6 +99,8 @@ export function resolveStartConfig(flags: StartFlags, cwd: string, fallbackName 
     host: flags.host ?? "0.0.0.0",
     "db-port": flags["db-port"],
     name: flags.name ?? fallbackName,
+    "on-change": flags["on-change"],
+    "on-change-url": flags["on-change-url"],
   };
   const parsed = StartFlagsSchema.safeParse(withDefaults);
   if (!parsed.success) throw usageFromZod(parsed.error, withDefaults, "start");
@@ -101,6 +114,8 @@ export function resolveStartConfig(flags: StartFlags, cwd: string, fallbackName 
     host: v.host,
     dbPort: v["db-port"] ?? 0,
     name: v.name,
+    ...(v["on-change"] === undefined ? {} : { onChange: v["on-change"] }),
+    ...(v["on-change-url"] === undefined ? {} : { onChangeUrl: v["on-change-url"] }),
   };
   validateStart(config);
   return config;

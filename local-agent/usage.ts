@@ -7,7 +7,7 @@ export const USAGE: Record<string, string> = {
 
 Usage:
   scoutsync start [--instance DIR] [--data DIR] [--db FILE] [--port N] [--host ADDR]
-                  [--db-port N] [--name NAME]
+                  [--db-port N] [--name NAME] [--on-change CMD] [--on-change-url URL]
   scoutsync status [--json]
   scoutsync peer add URL [--name NAME]
   scoutsync peer list [--json]
@@ -30,6 +30,9 @@ Stop it with Ctrl-C.
                   so peers on the LAN can reach it)
   --db-port N     the libSQL server's port on 127.0.0.1 (default: a free port)
   --name NAME     this site's name on dashboards (default: this machine's host name)
+  --on-change CMD      run CMD (through the shell) after received files land, e.g. to make
+                       the app reload its config; $SCOUTSYNC_CHANGED lists the paths
+  --on-change-url URL  POST {"paths": [...]} to URL after received files land
 
 Several sites run side by side when their --port, --data and --instance differ.`,
 

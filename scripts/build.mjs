@@ -35,6 +35,21 @@ await build({
   },
 });
 
+// `npm run bench` and `npm run demo` (bench/): Node programs beside the CLI, same externals.
+await build({
+  ...watchFree,
+  entryPoints: { bench: "bench/main.ts", demo: "bench/demo.ts" },
+  outdir: "dist",
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  external: ["libsql", "miniflare", "esbuild", "playwright-core", "fsevents"],
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
+});
+
 // Runnable as ./dist/scoutsync.js too (npm sets the bit for the installed bin, a clone does not).
 await chmod(`${root}/dist/scoutsync.js`, 0o755);
 

@@ -116,6 +116,8 @@ export const FileApplyBatchSchema = z.object({
   from: SiteIdSchema,
   files: z.array(FileEntrySchema).max(MAX_FILES_PER_BATCH, `at most ${MAX_FILES_PER_BATCH} files per batch`),
   blobs: BlobsSchema.optional(),
+  /** Other sites the sender pushes these same versions to: the receiver need not forward them there. */
+  also: z.array(SiteIdSchema).max(4096).optional(),
 });
 export type FileApplyBatch = z.infer<typeof FileApplyBatchSchema>;
 
@@ -201,6 +203,8 @@ export const FilesStatusSchema = z.object({
   deleted: z.number().int(),
   pending: z.number().int(),
   seq: z.number().int(),
+  /** Entries with an error; `errors` lists the first 100. */
+  failing: z.number().int(),
   errors: z.array(z.object({ path: z.string(), error: z.string() })),
   /** Blocks this worker passed on to peers since it started: what a test checks to see that a rename sent no bytes. */
   served: z.object({ chunks: z.number().int(), bytes: z.number().int() }),

@@ -19,6 +19,7 @@ const StatusSchema = z
     uptime: z.number().optional(),
     seq: z.number().optional(),
     parked: z.number().optional(),
+    files: z.object({ files: z.number(), pending: z.number(), failing: z.number(), errors: z.array(z.object({ path: z.string(), error: z.string() })) }).partial().optional(),
     peers: z.array(PeerRowSchema).optional(),
   })
   .loose();
@@ -52,6 +53,10 @@ function render(s: Status, r: ReturnType<typeof openSite>["runtime"]): string {
     `uptime     ${duration(uptimeMs)}  (pid ${r.pid})`,
   ];
   if (s.seq !== undefined) lines.push(`changes    ${s.seq} local change(s) recorded${s.parked ? `, ${s.parked} parked` : ""}`);
+  if (s.files !== undefined) {
+    lines.push(`files      ${s.files.files ?? 0} file(s), ${s.files.pending ?? 0} waiting to be written, ${s.files.failing ?? 0} with errors`);
+    for (const e of s.files.errors?.slice(0, 5) ?? []) lines.push(`           ${e.path}: ${e.error}`);
+  }
   if (s.peers === undefined) return lines.join("\n");
   if (s.peers.length === 0) return [...lines, "peers      none (add one with scoutsync peer add URL)"].join("\n");
   return [...lines, "", peerTable(s.peers)].join("\n");

@@ -6,7 +6,10 @@
  * received version needs writing, instead of waiting for its 2 s poll.
  */
 import type { BlobSource } from "../../functions/files/blob-source.js";
+import type { PendingFile, PendingPage } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
+import { listPeers } from "../sync/peers.js";
+import { blobsFor, inlineHashes } from "./blob-cache.js";
 
 const PORT_KEY = "files_agent_port";
 const WAKE_TIMEOUT_MS = 2_000;
@@ -16,6 +19,20 @@ const CHUNK_TIMEOUT_MS = 30_000;
 export const served = { chunks: 0, bytes: 0 };
 
 let cachedPort: number | null = null;
+
+/**
+ * The peer list, read at most once a second: wakes and pushes need it on the latency path of
+ * every file, and a list a second old only changes where blocks are fetched first, or which
+ * peer is spared a forwarded copy (it still pulls whatever it lacks).
+ */
+let peerList: { at: number; peers: PendingPage["peers"] } | null = null;
+export async function knownPeers(s: Services): Promise<PendingPage["peers"]> {
+  const now = Date.now();
+  if (peerList === null || now - peerList.at > 1_000) {
+    peerList = { at: now, peers: (await listPeers(s)).map((p) => ({ id: p.id, url: p.url, site: p.remoteSite })) };
+  }
+  return peerList.peers;
+}
 
 export async function setAgentPort(s: Services, port: number): Promise<void> {
   await s.state.execute({
@@ -38,12 +55,22 @@ function agentHeaders(s: Services): Record<string, string> {
   return token === undefined ? {} : { authorization: `Bearer ${token}` };
 }
 
-/** Tells the agent there is work; a missing or busy agent is fine, it polls anyway. */
-export async function wakeAgent(s: Services): Promise<void> {
+/**
+ * Tells the agent there is work, and hands it the work itself (the entries just received), which
+ * saves it asking for them. A missing or busy agent is fine: it polls pending anyway.
+ */
+export async function wakeAgent(s: Services, files: PendingFile[] = []): Promise<void> {
   const port = await agentPort(s);
   if (port === null) return;
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/wake`, { method: "POST", headers: agentHeaders(s), signal: AbortSignal.timeout(WAKE_TIMEOUT_MS) });
+    const blobs = blobsFor(inlineHashes(files));
+    const page: PendingPage = { peers: await knownPeers(s), files, ...(blobs === undefined ? {} : { blobs }) };
+    const res = await fetch(`http://127.0.0.1:${port}/wake`, {
+      method: "POST",
+      headers: { ...agentHeaders(s), "content-type": "application/json" },
+      body: JSON.stringify(page),
+      signal: AbortSignal.timeout(WAKE_TIMEOUT_MS),
+    });
     await res.body?.cancel();
   } catch {
     // Not up (restarting): its startup pass and its poll will find the work.

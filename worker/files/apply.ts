@@ -8,44 +8,68 @@ import { createIgnoreMatcher } from "../../functions/files/ignore.js";
 import { versionOf } from "../../functions/files/local-change.js";
 import { mergeBatch } from "../../functions/files/merge.js";
 import type { FileVersion } from "../../functions/files/version.js";
-import type { FileApplyResult, FileEntry } from "../../functions/wire/files.js";
+import type { FileApplyResult, FileEntry, PendingFile } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
-import { FileClock, putVersionStmt, readMeta, readRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
+import { FileClock, putVersionStmt, readMetaAndRows, readRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
 
 /** Built-in exclusions only: .syncignore lives on the agent's disk, which applies it when writing. */
 const builtins = createIgnoreMatcher(null);
 
 export interface ApplyOutcome extends FileApplyResult {
-  /** Some accepted version is not on this disk yet: the agent has work. */
-  wake: boolean;
+  /** Accepted versions that are not on this disk yet: the agent's work, handed to it at once. */
+  pending: PendingFile[];
 }
 
-export async function applyFiles(s: Services, from: string, entries: readonly FileEntry[]): Promise<ApplyOutcome> {
+export function pendingFileOf(row: ManifestRow): PendingFile {
+  return {
+    path: row.path,
+    hash: row.hash,
+    size: row.size,
+    blocks: [...row.blocks],
+    deleted: row.deleted,
+    source: row.source,
+    disk: { hash: row.diskHash, size: row.diskSize, mtimeMs: row.diskMtimeMs },
+    error: row.error,
+  };
+}
+
+/** `also`: the other sites the sender pushes the same versions to (we need not forward them there). */
+export async function applyFiles(s: Services, from: string, entries: readonly FileEntry[], also: readonly string[] = []): Promise<ApplyOutcome> {
   const accepted = entries.filter((e) => !builtins.ignores(e.path));
   const refused = entries.length - accepted.length;
-  if (accepted.length === 0) return { applied: 0, unchanged: 0, conflicts: 0, refused, wake: false };
-  return writeFiles(s.state, async (tx) => {
-    const meta = await readMeta(tx);
+  if (accepted.length === 0) return { applied: 0, unchanged: 0, conflicts: 0, refused, pending: [] };
+  return writeFiles(s.state, async ({ tx, finish }) => {
+    const { meta, rows: before } = await readMetaAndRows(tx, accepted.map((e) => e.path));
     const clock = new FileClock(meta, s.siteId);
-    const before = await readRows(tx, accepted.map((e) => e.path));
+    // Paths of the batch were all read above; only a conflict copy's name can need a query.
+    const looked = new Set(accepted.map((e) => e.path));
     const lookup = async (path: string): Promise<FileVersion | null> => {
-      if (!before.has(path)) for (const [p, r] of await readRows(tx, [path])) before.set(p, r);
+      if (!looked.has(path)) {
+        looked.add(path);
+        for (const [p, r] of await readRows(tx, [path])) before.set(p, r);
+      }
       const row = before.get(path);
       return row ? versionOf(row) : null;
     };
     const merged = await mergeBatch(accepted, lookup);
     for (const e of accepted) clock.saw(e.stamp);
+    const received = new Set<FileVersion>(accepted);
     const stmts: InStatement[] = [];
-    let wake = false;
+    const pending: PendingFile[] = [];
     for (const w of merged.writes) {
-      const old: ManifestRow | undefined = before.get(w.path);
+      const old = before.get(w.path);
       // Keep the old source when the content did not change (only the vector grew).
       const source = old && old.hash === w.hash && old.deleted === w.deleted ? old.source : from;
-      stmts.push(putVersionStmt(w, clock.nextSeq(), source));
-      if ((w.deleted ? null : w.hash) !== (old?.diskHash ?? null)) wake = true;
+      // Taken as sent: the sender has exactly this version, so pushing it back would be an echo.
+      const heldBy = received.has(w) ? [from, ...also.filter((x) => x !== from && x !== s.siteId)] : [];
+      const seq = clock.nextSeq();
+      stmts.push(putVersionStmt(w, seq, source, heldBy));
+      if ((w.deleted ? null : w.hash) !== (old?.diskHash ?? null)) {
+        pending.push(pendingFileOf({ ...w, seq, source, heldBy, error: null, diskHash: old?.diskHash ?? null, diskSize: old?.diskSize ?? null, diskMtimeMs: old?.diskMtimeMs ?? null }));
+      }
     }
     // The clock moves even when nothing was written, so later local edits stamp after what we saw.
-    await tx.batch([...stmts, ...writeMetaStmts(meta)]);
-    return { applied: merged.writes.length, unchanged: merged.unchanged, conflicts: merged.conflicts, refused, wake };
+    await finish([...stmts, ...writeMetaStmts(meta)]);
+    return { applied: merged.writes.length, unchanged: merged.unchanged, conflicts: merged.conflicts, refused, pending };
   });
 }

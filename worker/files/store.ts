@@ -4,7 +4,7 @@
  * inside an isolate they are also queued behind each other, so the file clock and sequence are
  * read and advanced without SQLITE_BUSY retries.
  */
-import type { Client, InStatement, Row, Transaction } from "@libsql/client/web";
+import type { Client, InStatement, ResultSet, Row, Transaction } from "@libsql/client/web";
 import { formatHlc, parseHlc, stamp, tick, observe, stampHlc, type Hlc, type Stamp } from "../../functions/clock/hlc.js";
 import type { StoredFile } from "../../functions/files/local-change.js";
 import { vvFromJson, vvToJson } from "../../functions/files/vector.js";
@@ -12,12 +12,14 @@ import type { FileVersion } from "../../functions/files/version.js";
 
 type Reader = Pick<Client | Transaction, "execute">;
 
-const COLUMNS = "path, hash, size, blocks, vv, stamp, deleted, seq, origin, disk_hash, disk_size, disk_mtime_ms, source, error";
+const COLUMNS = "path, hash, size, blocks, vv, stamp, deleted, seq, origin, disk_hash, disk_size, disk_mtime_ms, source, error, held_by";
 
 export interface ManifestRow extends StoredFile {
   seq: number;
   source: string | null;
   error: string | null;
+  /** See schema.ts: [sender, ...sites the sender also pushed this version to]. */
+  heldBy: string[];
 }
 
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : Number(v ?? 0));
@@ -40,15 +42,23 @@ export function toManifestRow(r: Row): ManifestRow {
     diskMtimeMs: numOrNull(r[11]),
     source: str(r[12]),
     error: str(r[13]),
+    heldBy: str(r[14])?.split(",") ?? [],
   };
 }
 
-export async function readRows(db: Reader, paths: readonly string[]): Promise<Map<string, ManifestRow>> {
-  const out = new Map<string, ManifestRow>();
+function rowsStmts(paths: readonly string[]): InStatement[] {
   const unique = [...new Set(paths)];
+  const out: InStatement[] = [];
   for (let i = 0; i < unique.length; i += 400) {
     const part = unique.slice(i, i + 400);
-    const rs = await db.execute({ sql: `SELECT ${COLUMNS} FROM files WHERE path IN (${part.map(() => "?").join(", ")})`, args: part });
+    out.push({ sql: `SELECT ${COLUMNS} FROM files WHERE path IN (${part.map(() => "?").join(", ")})`, args: part });
+  }
+  return out;
+}
+
+function collectRows(results: readonly ResultSet[]): Map<string, ManifestRow> {
+  const out = new Map<string, ManifestRow>();
+  for (const rs of results) {
     for (const r of rs.rows) {
       const row = toManifestRow(r);
       out.set(row.path, row);
@@ -57,16 +67,33 @@ export async function readRows(db: Reader, paths: readonly string[]): Promise<Ma
   return out;
 }
 
+export async function readRows(db: Reader, paths: readonly string[]): Promise<Map<string, ManifestRow>> {
+  const results: ResultSet[] = [];
+  for (const stmt of rowsStmts(paths)) results.push(await db.execute(stmt));
+  return collectRows(results);
+}
+
+/** The file clock and the rows of `paths`, in one round trip (the first of a write transaction). */
+export async function readMetaAndRows(tx: Transaction, paths: readonly string[]): Promise<{ meta: FileMeta; rows: Map<string, ManifestRow> }> {
+  const [meta, ...rest] = await tx.batch([META_SQL, ...rowsStmts(paths)]);
+  return { meta: toMeta(meta), rows: collectRows(rest) };
+}
+
 /** The file clock and sequence, kept in settings beside the rest of the site's state. */
 export interface FileMeta {
   hlc: Hlc;
   seq: number;
 }
 
-export async function readMeta(db: Reader): Promise<FileMeta> {
-  const rs = await db.execute("SELECT (SELECT value FROM settings WHERE key = 'files_hlc'), (SELECT value FROM settings WHERE key = 'files_seq')");
-  const r = rs.rows[0];
+const META_SQL = "SELECT (SELECT value FROM settings WHERE key = 'files_hlc'), (SELECT value FROM settings WHERE key = 'files_seq')";
+
+function toMeta(rs: ResultSet | undefined): FileMeta {
+  const r = rs?.rows[0];
   return { hlc: parseHlc(str(r?.[0])), seq: num(r?.[1] ?? 0) };
+}
+
+export async function readMeta(db: Reader): Promise<FileMeta> {
+  return toMeta(await db.execute(META_SQL));
 }
 
 export function writeMetaStmts(m: FileMeta): InStatement[] {
@@ -100,15 +127,18 @@ export class FileClock {
   }
 }
 
-/** Writes a version (keeping the disk columns) under a new sequence. */
-export function putVersionStmt(v: FileVersion, seq: number, source: string | null): InStatement {
+/**
+ * Writes a version (keeping the disk columns) under a new sequence. `source`: the peer whose
+ * disk has its bytes; `heldBy`: a peer that has exactly this version (it sent it to us).
+ */
+export function putVersionStmt(v: FileVersion, seq: number, source: string | null, heldBy: readonly string[] = []): InStatement {
   return {
-    sql: `INSERT INTO files (path, hash, size, blocks, vv, stamp, deleted, seq, origin, source, error)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+    sql: `INSERT INTO files (path, hash, size, blocks, vv, stamp, deleted, seq, origin, source, held_by, error)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
           ON CONFLICT (path) DO UPDATE SET hash = excluded.hash, size = excluded.size, blocks = excluded.blocks,
             vv = excluded.vv, stamp = excluded.stamp, deleted = excluded.deleted, seq = excluded.seq,
-            origin = excluded.origin, source = excluded.source, error = NULL`,
-    args: [v.path, v.hash, v.size, JSON.stringify(v.blocks), vvToJson(v.vv), v.stamp, v.deleted ? 1 : 0, seq, v.origin, source],
+            origin = excluded.origin, source = excluded.source, held_by = excluded.held_by, error = NULL`,
+    args: [v.path, v.hash, v.size, JSON.stringify(v.blocks), vvToJson(v.vv), v.stamp, v.deleted ? 1 : 0, seq, v.origin, source, heldBy.length ? heldBy.join(",") : null],
   };
 }
 
@@ -130,13 +160,12 @@ export function putErrorStmt(path: string, error: string): InStatement {
 }
 
 /** Versions after `since`, in sequence order (what peers pull and what we push). */
-export async function versionsSince(db: Reader, since: number, limit: number): Promise<{ rows: ManifestRow[]; last: number; more: boolean; head: number }> {
-  const rs = await db.execute({ sql: `SELECT ${COLUMNS} FROM files WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit + 1] });
-  const rows = rs.rows.map(toManifestRow);
+export async function versionsSince(db: Client, since: number, limit: number): Promise<{ rows: ManifestRow[]; last: number; more: boolean; head: number }> {
+  const [rs, meta] = await db.batch([{ sql: `SELECT ${COLUMNS} FROM files WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit + 1] }, META_SQL], "read");
+  const rows = (rs?.rows ?? []).map(toManifestRow);
   const more = rows.length > limit;
   if (more) rows.pop();
-  const head = (await readMeta(db)).seq;
-  return { rows, last: rows.at(-1)?.seq ?? Math.max(since, 0), more, head };
+  return { rows, last: rows.at(-1)?.seq ?? Math.max(since, 0), more, head: toMeta(meta).seq };
 }
 
 export async function pendingRows(db: Reader, limit: number): Promise<ManifestRow[]> {
@@ -156,9 +185,9 @@ export async function manifestPage(db: Reader, after: string, limit: number): Pr
   return rs.rows.map(toManifestRow);
 }
 
-export async function counts(db: Reader): Promise<{ files: number; deleted: number; pending: number; errors: { path: string; error: string }[] }> {
+export async function counts(db: Reader): Promise<{ files: number; deleted: number; pending: number; failing: number; errors: { path: string; error: string }[] }> {
   const rs = await db.execute(
-    "SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1), (SELECT count(*) FROM files WHERE hash IS NOT disk_hash) FROM files",
+    "SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1), (SELECT count(*) FROM files WHERE hash IS NOT disk_hash), count(*) FILTER (WHERE error IS NOT NULL) FROM files",
   );
   const errs = await db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path LIMIT 100");
   const r = rs.rows[0];
@@ -166,25 +195,40 @@ export async function counts(db: Reader): Promise<{ files: number; deleted: numb
     files: num(r?.[0]),
     deleted: num(r?.[1]),
     pending: num(r?.[2]),
+    failing: num(r?.[3]),
     errors: errs.rows.map((e) => ({ path: String(e[0]), error: String(e[1]) })),
   };
 }
 
 let queue: Promise<unknown> = Promise.resolve();
 
+/** A write transaction whose last batch also commits, saving the round trip of a separate COMMIT. */
+export interface FilesTx {
+  tx: Transaction;
+  /** Runs the final statements and COMMIT in one request. */
+  finish(stmts: InStatement[]): Promise<void>;
+}
+
 /**
  * Runs fn in one write transaction, after every earlier one of this isolate has finished. The
  * queue makes concurrent uploads wait their turn here instead of bouncing off SQLITE_BUSY.
  */
-export function writeFiles<T>(client: Client, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+export function writeFiles<T>(client: Client, fn: (w: FilesTx) => Promise<T>): Promise<T> {
   const run = async (): Promise<T> => {
     const tx = await client.transaction("write");
+    let committed = false;
     try {
-      const out = await fn(tx);
-      await tx.commit();
+      const out = await fn({
+        tx,
+        finish: async (stmts) => {
+          await tx.batch([...stmts, "COMMIT"]);
+          committed = true;
+        },
+      });
+      if (!committed) await tx.commit();
       return out;
     } catch (err) {
-      if (!tx.closed) await tx.rollback().catch(() => undefined);
+      if (!tx.closed && !committed) await tx.rollback().catch(() => undefined);
       throw err;
     } finally {
       tx.close();

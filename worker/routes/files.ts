@@ -27,6 +27,7 @@ import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { agentBlobSource, agentPort, served, setAgentPort, wakeAgent } from "../files/agent-link.js";
 import { applyFiles } from "../files/apply.js";
+import { acceptBlob, blobsFor, cachedBlob, inlineHashes } from "../files/blob-cache.js";
 import { readFileChanges } from "../files/feed.js";
 import { recordMaterialized, recordUploads } from "../files/record.js";
 import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
@@ -43,21 +44,23 @@ export function fileRoutes(): Hono<AppEnv> {
     .post("/upload", requireLocal(), async (c) => {
       const s = await services(c.env);
       const body = await jsonBody(c, UploadBodySchema, MAX_BODY);
-      const files = "files" in body ? body.files : [body];
+      const files = body.files;
       for (const f of files) {
         const why = builtins.reason(f.path);
         if (why) fail(400, "excluded", `${f.path} is never synced (${why})`);
+        // The one content check possible without the disk: inline bytes must be the file.
+        if (f.deleted !== true && f.data !== undefined && !(await acceptBlob(f.hash, f.data))) {
+          fail(400, "hash_mismatch", `${f.path}: the bytes sent do not have the SHA-256 ${f.hash}`, "hash the file again; it may have changed while it was read");
+        }
       }
-      const t0 = Date.now();
       const result = await recordUploads(s, files);
-      console.log(`DBG upload recorded ${Date.now()} took ${Date.now() - t0}`);
-      if (result.versions > 0) background(c, pushAll(s).then(() => console.log(`DBG pushAll done ${Date.now()}`)));
+      if (result.versions > 0) background(c, pushAll(s, ["files"]));
       return c.json(result);
     })
     .post("/materialized", requireLocal(), async (c) => {
       const s = await services(c.env);
       const body = await jsonBody(c, MaterializedBodySchema, MAX_BODY);
-      const recorded = await recordMaterialized(s, "files" in body ? body.files : [body]);
+      const recorded = await recordMaterialized(s, body.files);
       return c.json({ recorded });
     })
     .post("/agent", requireLocal(), async (c) => {
@@ -71,7 +74,9 @@ export function fileRoutes(): Hono<AppEnv> {
       const q = queryParams(c, PendingQuerySchema);
       const rows = orderPending(await pendingRows(s.state, q.limit));
       const peers = (await listPeers(s)).map((p) => ({ id: p.id, url: p.url, site: p.remoteSite }));
+      const blobs = blobsFor(inlineHashes(rows));
       const body: PendingPage = {
+        ...(blobs === undefined ? {} : { blobs }),
         peers,
         files: rows.map((r) => ({
           path: r.path,
@@ -110,25 +115,34 @@ export function fileRoutes(): Hono<AppEnv> {
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, FileChangesQuerySchema);
-      const body: FileChangesPage = { site: s.siteId, ...(await readFileChanges(s, q.since, q.limit)) };
+      const page = await readFileChanges(s, q.since, q.limit);
+      // Only what the caller sent us itself is left out; what others merely pushed its way may not have arrived.
+      const files = page.files.filter((f) => q.for === undefined || f.heldBy?.[0] !== q.for).map(({ heldBy: _held, ...wire }) => wire);
+      const body: FileChangesPage = { ...page, site: s.siteId, files };
       return c.json(body);
     })
     .post("/apply", requirePeer(), async (c) => {
       const s = await services(c.env);
       const batch = await jsonBody(c, FileApplyBatchSchema, MAX_BODY);
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
-      const t0 = Date.now();
-      const out = await applyFiles(s, batch.from, batch.files);
-      console.log(`DBG apply ${t0} took ${Date.now() - t0}`);
-      if (out.wake) background(c, wakeAgent(s));
+      // Bytes that do not match their hash are dropped here; the agent then downloads the file.
+      for (const [hash, data] of Object.entries(batch.blobs ?? {})) await acceptBlob(hash, data);
+      const out = await applyFiles(s, batch.from, batch.files, batch.also);
+      if (out.pending.length > 0) background(c, wakeAgent(s, out.pending));
       // Forward what changed here to our other peers.
-      if (out.applied > 0) background(c, pushAll(s));
+      if (out.applied > 0) background(c, pushAll(s, ["files"]));
       const body: FileApplyResult = { applied: out.applied, unchanged: out.unchanged, conflicts: out.conflicts, refused: out.refused };
       return c.json(body);
     })
     .get("/download", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, DownloadQuerySchema);
+      const small = cachedBlob(q.hash);
+      if (small !== undefined) {
+        served.chunks++;
+        served.bytes += small.length;
+        return new Response(small as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/octet-stream", "cache-control": "no-store" } });
+      }
       const stream = await agentBlobSource(s).getChunk(q.hash);
       if (stream === null) fail(404, "no_such_block", `this site has no block ${q.hash} on disk`, "ask another peer, or retry once this site has written the file");
       return new Response(stream, { headers: { "content-type": "application/octet-stream", "cache-control": "no-store" } });

@@ -21,7 +21,7 @@ export function tickRoutes(): Hono<AppEnv> {
     const results = await Promise.all(peers.map(async (p) => ({ id: p.id, ...(await syncPeer(s, p, { push: true, pull: true })) })));
     // Pushes are instant, so anti-entropy can slow down while all is quiet and every peer
     // answers; that keeps an idle site near zero CPU (B7).
-    const quiet = captured.captured === 0 && results.every((r) => r.sent === 0 && r.applied === 0) && (await listPeers(s)).every((p) => p.failures === 0);
+    const quiet = captured.captured === 0 && results.every((r) => r.sent === 0 && r.applied === 0 && r.files.sent === 0 && r.files.applied === 0) && (await listPeers(s)).every((p) => p.failures === 0);
     return c.json({ captured: captured.captured, seq: captured.seq, peers: results, nextTickMs: quiet ? IDLE_TICK_MS : BUSY_TICK_MS });
   });
 }

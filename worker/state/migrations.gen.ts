@@ -22,5 +22,12 @@ export const migrations: { hash: string; folderMillis: number; sql: string[] }[]
       "ALTER TABLE `peers` ADD `files_pulled_seq` integer DEFAULT 0 NOT NULL;",
       "ALTER TABLE `peers` ADD `files_remote_seq` integer DEFAULT 0 NOT NULL;"
     ]
+  },
+  {
+    "hash": "cb4f1a549261664e29e26744f7317cd0669178f92b767a5eebc7f507ee16f92c",
+    "folderMillis": 1795466991449,
+    "sql": [
+      "ALTER TABLE `files` ADD `held_by` text;"
+    ]
   }
 ];

@@ -77,6 +77,12 @@ export const files = sqliteTable(
     diskMtimeMs: real("disk_mtime_ms"),
     /** Site id of the peer this version came from (fetch its blocks there first). */
     source: text("source"),
+    /**
+     * Sites that hold exactly this version, comma-separated: first the peer that sent it to us,
+     * then the peers that sender was pushing it to as well. Pushes skip them (no echo, and no
+     * forwarding around a mesh that already has it); pulls skip only the first.
+     */
+    heldBy: text("held_by"),
     /** Why the agent could not bring this version to disk, shown in status. */
     error: text("error"),
   },

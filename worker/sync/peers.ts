@@ -62,14 +62,22 @@ export async function markPeer(s: Services, peer: Peer, error: unknown): Promise
   if (peer.failures % 10 === 0) await logEvent(s, "warn", "peer", `${peer.name ?? peer.url}: ${message}`);
 }
 
+export type FeedKind = "rows" | "files";
+const FEEDS = { rows: rowFeed, files: fileFeed } as const;
+
 /** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
-export async function syncPeer(s: Services, peer: Peer, direction: { push: boolean; pull: boolean }): Promise<{ sent: number; applied: number; files: { sent: number; applied: number } }> {
-  const round = async <T>(feed: Feed<T>) => ({
-    sent: direction.push ? await pushFeed(s, peer, feed) : 0,
-    applied: direction.pull ? await pullFeed(s, peer, feed) : 0,
-  });
+export async function syncPeer(
+  s: Services,
+  peer: Peer,
+  direction: { push: boolean; pull: boolean },
+  kinds: readonly FeedKind[] = ["rows", "files"],
+): Promise<{ sent: number; applied: number; files: { sent: number; applied: number } }> {
+  const round = async <T>(kind: FeedKind, feed: Feed<T>) =>
+    kinds.includes(kind)
+      ? { sent: direction.push ? await pushFeed(s, peer, feed) : 0, applied: direction.pull ? await pullFeed(s, peer, feed) : 0 }
+      : { sent: 0, applied: 0 };
   try {
-    const [rows, files] = await Promise.all([round(rowFeed), round(fileFeed)]);
+    const [rows, files] = await Promise.all([round("rows", FEEDS.rows), round("files", FEEDS.files)]);
     await markPeer(s, peer, null);
     return { ...rows, files };
   } catch (err) {
@@ -79,30 +87,36 @@ export async function syncPeer(s: Services, peer: Peer, direction: { push: boole
 }
 
 /**
- * Pushes to every peer now. Pushes to one peer never overlap inside an isolate: a request that
- * arrives while one runs asks for one more round instead (checkpoints make a round cheap).
+ * Pushes one kind of change (or both) to every peer now. Pushes of one kind to one peer never
+ * overlap inside an isolate: a request that arrives while one runs asks for one more round
+ * instead (checkpoints make a round cheap). A file change does not wait for a row push, nor the
+ * other way round.
  */
 const pushing = new Map<string, { again: boolean }>();
-export async function pushAll(s: Services): Promise<void> {
+export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows", "files"]): Promise<void> {
   const all = await listPeers(s);
   await Promise.all(
-    all.map(async (p) => {
-      const running = pushing.get(p.id);
-      if (running) {
-        running.again = true;
-        return;
-      }
-      const state = { again: true };
-      pushing.set(p.id, state);
-      try {
-        for (let round = 0; state.again && round < 20; round++) {
-          state.again = false;
-          const fresh = (await s.db.select().from(peers).where(eq(peers.id, p.id)).get()) ?? p;
-          await syncPeer(s, fresh, { push: true, pull: false });
+    all.flatMap((p) =>
+      kinds.map(async (kind) => {
+        const key = `${p.id} ${kind}`;
+        const running = pushing.get(key);
+        if (running) {
+          running.again = true;
+          return;
         }
-      } finally {
-        pushing.delete(p.id);
-      }
-    }),
+        const state = { again: true };
+        pushing.set(key, state);
+        try {
+          for (let round = 0; state.again && round < 20; round++) {
+            state.again = false;
+            // The row just listed is fresh for the first round; later rounds need the new checkpoints.
+            const fresh = round === 0 ? p : ((await s.db.select().from(peers).where(eq(peers.id, p.id)).get()) ?? p);
+            await syncPeer(s, fresh, { push: true, pull: false }, [kind]);
+          }
+        } finally {
+          pushing.delete(key);
+        }
+      }),
+    ),
   );
 }

@@ -1,0 +1,285 @@
+/**
+ * Brings received versions to disk. Takes the work the worker hands over with a wake, and asks
+ * for what is pending besides; for each entry builds the file in a temp file beside the target
+ * (assemble.ts), renames it over the target, or deletes (moves to the trash). It never replaces
+ * what it did not expect: if the target's size or mtime is not what the manifest last saw, a
+ * local edit is on its way and wins over this.
+ */
+import { promises as fsp, type Stats } from "node:fs";
+import path from "node:path";
+import { caseFoldKey, baseName } from "../../functions/files/path.js";
+import { tempNameFor, type IgnoreMatcher } from "../../functions/files/ignore.js";
+import { fetchOrder } from "../../functions/files/pending.js";
+import type { Blobs, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
+import { backoffDelay } from "../backoff.js";
+import { FailureLog } from "../failure-log.js";
+import { assembleFile, NotYet, tempToken, type AssembleStats } from "./assemble.js";
+import type { DiskMirror } from "./disk-mirror.js";
+import type { PeerRef } from "./fetch-block.js";
+import { sameStat } from "./hash-file.js";
+import { PathRefused, lstatOrNull, type InstanceRoot } from "./safe-fs.js";
+import type { Trash } from "./trash.js";
+import { mapLimit } from "./map-limit.js";
+import type { FilesApi } from "./worker-api.js";
+
+export interface MaterializerOptions {
+  root: InstanceRoot;
+  mirror: DiskMirror;
+  trash: Trash;
+  api: FilesApi;
+  matcher(): IgnoreMatcher;
+  log(line: string): void;
+  /** The disk folds case (macOS, Windows): refuse a name that differs from an existing one only by case. */
+  foldsCase: boolean;
+  /** Paths written or deleted by one pass (for the reload hook). */
+  onLanded(paths: string[]): void;
+  /** Poll for pending work this often while there is some (wakes bring new work at once). */
+  pollMs?: number;
+  /** ... and this often while the last poll found nothing: the poll only backs up lost wakes. */
+  idlePollMs?: number;
+  fetchFn?: typeof fetch;
+}
+
+const PAGE = 200;
+const FILES_AT_ONCE = 8;
+const RETRIES_PER_PASS = 16;
+
+export class Materializer {
+  readonly stats: AssembleStats & { written: number; deleted: number } = {
+    network: 0,
+    bytes: 0,
+    corrupt: 0,
+    inline: 0,
+    local: 0,
+    resumed: 0,
+    written: 0,
+    deleted: 0,
+  };
+  /** The polling lane: asks the worker for pending work, page by page. */
+  private running: Promise<void> | null = null;
+  private again = false;
+  /**
+   * The express lane: work the worker handed over with a wake. It runs at once, beside a poll
+   * pass that may be busy retrying entries no peer can supply yet, so a fresh file never waits
+   * behind them.
+   */
+  private handed: PendingPage | null = null;
+  private express: Promise<void> | null = null;
+  /** Paths being written right now (by either lane). */
+  private readonly inFlight = new Set<string>();
+  private poll: ReturnType<typeof setTimeout> | null = null;
+  /** The last poll found work (or a wake came since): poll at the busy rate. */
+  private busy = true;
+  private readonly backoff = new Map<string, { until: number; failures: number; hash: string | null }>();
+  private readonly failLog: FailureLog;
+  private stopped = false;
+
+  constructor(private readonly opts: MaterializerOptions) {
+    this.failLog = new FailureLog("bringing received files to disk", opts.log);
+  }
+
+  start(): void {
+    this.schedulePoll();
+    this.wake();
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    const ms = this.busy ? (this.opts.pollMs ?? 2_000) : (this.opts.idlePollMs ?? 10_000);
+    this.poll = setTimeout(() => {
+      this.wake();
+      this.schedulePoll();
+    }, ms);
+  }
+
+  /** Work now: the handed-over `page` in the express lane, else a poll pass (or one more after the running one). */
+  wake(page: PendingPage | null = null): void {
+    if (this.stopped) return;
+    if (page !== null && page.files.length > 0) {
+      this.busy = true;
+      this.handed = this.handed === null ? page : { peers: page.peers, files: [...this.handed.files, ...page.files], blobs: { ...this.handed.blobs, ...page.blobs } };
+      this.runExpress();
+      return;
+    }
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    this.running = this.passes().finally(() => {
+      this.running = null;
+      if (this.again) this.wake();
+    });
+  }
+
+  private runExpress(): void {
+    if (this.express !== null) return;
+    this.express = (async () => {
+      for (let handed = this.handed; handed !== null && !this.stopped; handed = this.handed) {
+        this.handed = null;
+        const due = handed.files.filter((f) => this.isDue(f));
+        if (due.length > 0) await this.pass(handed, due).catch((err: unknown) => this.failLog.failure(err instanceof Error ? err.message : String(err)));
+      }
+    })().finally(() => {
+      this.express = null;
+      if (this.handed !== null) this.runExpress();
+    });
+  }
+
+  /** Resolves when neither lane is running (tests). */
+  async idle(): Promise<void> {
+    while (this.running !== null || this.express !== null) await (this.running ?? this.express);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.poll !== null) clearTimeout(this.poll);
+    await this.idle();
+  }
+
+  private async passes(): Promise<void> {
+    this.again = false;
+    try {
+      for (let round = 0; round < 100 && !this.stopped; round++) {
+        const page = await this.opts.api.pending(PAGE);
+        if (round === 0) this.busy = page.files.length > 0;
+        // Everything new, but only a few retries per pass: entries that no reachable peer can
+        // supply (its site went offline) must not flood the network or hold up the rest.
+        let retries = 0;
+        const due = page.files.filter((f) => this.isDue(f) && (!this.backoff.has(f.path) || retries++ < RETRIES_PER_PASS));
+        if (due.length === 0) break;
+        const done = await this.pass(page, due);
+        this.failLog.success();
+        // Another page only when this one made progress; the rest waits for its backoff.
+        if (done === 0 || page.files.length < PAGE) break;
+      }
+      await this.opts.trash.sweep();
+    } catch (err) {
+      this.failLog.failure(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private isDue(f: PendingFile): boolean {
+    if (this.inFlight.has(f.path)) return false;
+    const b = this.backoff.get(f.path);
+    if (b === undefined) return true;
+    if (b.hash !== f.hash) {
+      this.backoff.delete(f.path);
+      return true;
+    }
+    return Date.now() >= b.until;
+  }
+
+  private later(f: PendingFile): void {
+    const failures = (this.backoff.get(f.path)?.failures ?? 0) + 1;
+    // Up to ten minutes: an entry no peer can supply must not keep the network busy.
+    this.backoff.set(f.path, { until: Date.now() + backoffDelay(failures, 1_000, 600_000), failures, hash: f.hash });
+  }
+
+  /** One page: returns how many entries reached disk. */
+  private async pass(page: PendingPage, due: PendingFile[]): Promise<number> {
+    const mine = due.filter((f) => !this.inFlight.has(f.path));
+    for (const f of mine) this.inFlight.add(f.path);
+    const results = await mapLimit(mine, FILES_AT_ONCE, async (f): Promise<MaterializedItem | null> => {
+      try {
+        const item = f.deleted ? await this.remove(f) : await this.write(f, fetchOrder(f.source, page.peers), page.blobs);
+        this.backoff.delete(f.path);
+        return item;
+      } catch (err) {
+        this.later(f);
+        // Waiting for a peer is normal for a moment; after a few tries it is shown in status
+        // (and then only now and then, not at every retry).
+        const failures = this.backoff.get(f.path)?.failures ?? 0;
+        if (err instanceof NotYet && (err.message === "" || failures < 4 || failures % 16 !== 4)) return null;
+        const message = err instanceof Error ? err.message : String(err);
+        this.opts.log(`cannot write ${f.path}: ${message}`);
+        return { path: f.path, error: message };
+      }
+    });
+    for (const f of mine) this.inFlight.delete(f.path);
+    const items = results.filter((r): r is MaterializedItem => r !== null);
+    if (items.length > 0) await this.opts.api.materialized(items);
+    const landed = items.filter((i) => !("error" in i)).map((i) => i.path);
+    if (landed.length > 0) this.opts.onLanded(landed);
+    return landed.length;
+  }
+
+  /** The target as the manifest last saw it, so we only ever replace what we know. */
+  private expected(f: PendingFile, st: Stats): boolean {
+    if (f.disk.hash !== null && f.disk.size === st.size && f.disk.mtimeMs === st.mtimeMs) return true;
+    const known = this.opts.mirror.get(f.path);
+    return known !== undefined && sameStat(known, st);
+  }
+
+  private refuseIgnoredOrTwin(f: PendingFile): void {
+    const why = this.opts.matcher().reason(f.path);
+    if (why) throw new PathRefused(f.path, `excluded on this site (${why})`);
+  }
+
+  private async remove(f: PendingFile): Promise<MaterializedItem> {
+    const { root, mirror, trash } = this.opts;
+    this.refuseIgnoredOrTwin(f);
+    const st = await root.lstat(f.path);
+    if (st === null) {
+      mirror.delete(f.path);
+      return { path: f.path, hash: null, size: 0, mtimeMs: 0 };
+    }
+    if (!st.isFile()) throw new PathRefused(f.path, "is not a regular file here; left alone");
+    // Changed here since last seen: the local edit is being uploaded and beats this delete.
+    if (!this.expected(f, st)) throw new NotYet();
+    const moved = await trash.keep(f.path, true);
+    if (!moved) await fsp.rm(await root.resolve(f.path), { force: true });
+    mirror.delete(f.path);
+    this.stats.deleted++;
+    return { path: f.path, hash: null, size: 0, mtimeMs: 0 };
+  }
+
+  private async write(f: PendingFile, peers: PeerRef[], blobs: Blobs | undefined): Promise<MaterializedItem> {
+    const { root, mirror, trash } = this.opts;
+    const hash = f.hash;
+    if (hash === null) throw new Error("a pending write without a hash");
+    this.refuseIgnoredOrTwin(f);
+    const parent = await root.parentOf(f.path, true);
+    const target = path.join(parent, path.basename(root.abs(f.path)));
+    if (this.opts.foldsCase) await this.refuseCaseTwin(f.path, parent);
+    const before = lstatOrNull(target);
+    if (before !== null) {
+      if (!before.isFile()) throw new PathRefused(f.path, "a folder, link or special file is in the way; left alone");
+      // Already written (a wake's list can be older than a pass that ran meanwhile).
+      const known = mirror.get(f.path);
+      if (known !== undefined && known.hash === hash && sameStat(known, before)) return { path: f.path, hash, size: before.size, mtimeMs: before.mtimeMs };
+      if (!this.expected(f, before)) throw new NotYet();
+    }
+    const temp = path.join(parent, baseName(tempNameFor(f.path, tempToken(f.path, hash))));
+    const written = await assembleFile(temp, { ...f, hash }, { root, mirror, peers, blobs, stats: this.stats, fetchFn: this.opts.fetchFn });
+    // Recheck right before the rename: an edit in the meantime wins (the temp is kept for later).
+    const now = lstatOrNull(target);
+    if ((before === null) !== (now === null) || (before !== null && now !== null && !sameStat(before, now))) throw new NotYet();
+    if (now !== null) await trash.keep(f.path, false);
+    // Remember first: the watcher then knows this file as ours and never sends it back.
+    const previous = mirror.get(f.path);
+    mirror.set(f.path, { size: written.size, mtimeMs: written.mtimeMs, hash, blocks: f.blocks });
+    try {
+      await fsp.rename(temp, target);
+    } catch (err) {
+      if (previous === undefined) mirror.delete(f.path);
+      else mirror.set(f.path, previous);
+      throw err;
+    }
+    this.stats.written++;
+    return { path: f.path, hash, size: written.size, mtimeMs: written.mtimeMs };
+  }
+
+  private async refuseCaseTwin(syncPath: string, parent: string): Promise<void> {
+    const name = path.basename(nativePath(syncPath));
+    const key = caseFoldKey(name);
+    for (const other of await fsp.readdir(parent)) {
+      if (other !== name && caseFoldKey(other) === key) {
+        throw new PathRefused(syncPath, `would overwrite ${JSON.stringify(other)}, which is the same file on this case-insensitive disk`);
+      }
+    }
+  }
+}
+
+function nativePath(syncPath: string): string {
+  return syncPath.split("/").join(path.sep);
+}

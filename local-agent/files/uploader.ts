@@ -1,0 +1,211 @@
+/**
+ * Turns "something happened at this path" (watcher events, the startup scan) into reports to the
+ * worker. A path is handled once it has been quiet for `settleMs`; it is hashed between two
+ * stats and handled again if it changed meanwhile, so a file still being written is never
+ * reported. Paths whose size and mtime are what the mirror remembers are skipped unread, which
+ * is also what keeps files the materializer wrote from echoing back. A trailing re-check after
+ * the watcher's own 50 ms throttle window catches a second write that chokidar swallowed.
+ */
+import type { IgnoreMatcher } from "../../functions/files/ignore.js";
+import type { FileUpload } from "../../functions/wire/files.js";
+import { backoffDelay } from "../backoff.js";
+import { FailureLog } from "../failure-log.js";
+import type { DiskMirror } from "./disk-mirror.js";
+import { mapLimit } from "./map-limit.js";
+import { hashFile, sameStat, StillChanging } from "./hash-file.js";
+import { PathRefused, type InstanceRoot } from "./safe-fs.js";
+import type { FilesApi } from "./worker-api.js";
+
+export interface UploaderOptions {
+  root: InstanceRoot;
+  mirror: DiskMirror;
+  api: FilesApi;
+  matcher(): IgnoreMatcher;
+  log(line: string): void;
+  /** Quiet time before a path is read. The floor of local → peer latency. */
+  settleMs?: number;
+  /** When to look at a reported path once more (chokidar drops changes within 50 ms of another). */
+  recheckMs?: number;
+  /** Files hashed at once. */
+  concurrency?: number;
+  /** A path turned out to be a folder (new, or moved in): the watcher must look inside. */
+  onFolder?(path: string): void;
+  /** A path vanished that was no known file: it may have been a folder with known files in it. */
+  onVanished?(path: string): void;
+}
+
+const BATCH = 500;
+/** Bytes of block lists per upload request, far below the worker's body limit. */
+const BATCH_BYTES = 8 * 1024 * 1024;
+
+export class Uploader {
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly ready = new Set<string>();
+  private running: Promise<void> | null = null;
+  private failures = 0;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  private readonly refusedLogged = new Set<string>();
+  private readonly failLog: FailureLog;
+  /** Reports recorded by the worker since start (for tests and status). */
+  uploaded = 0;
+
+  constructor(private readonly opts: UploaderOptions) {
+    this.failLog = new FailureLog("file upload", opts.log);
+  }
+
+  /** Something happened at `path`; handle it once it has been quiet for a moment. */
+  notice(path: string, delayMs = this.opts.settleMs ?? 10): void {
+    if (this.stopped) return;
+    const old = this.timers.get(path);
+    if (old !== undefined) clearTimeout(old);
+    this.timers.set(
+      path,
+      setTimeout(() => {
+        this.timers.delete(path);
+        this.ready.add(path);
+        this.kick();
+      }, delayMs),
+    );
+  }
+
+  /** Handle these paths now (the startup scan has just stat'ed them). */
+  noticeNow(paths: Iterable<string>): void {
+    for (const p of paths) this.ready.add(p);
+    this.kick();
+  }
+
+  /** Resolves once nothing is waiting or in flight (tests, startup). */
+  async idle(): Promise<void> {
+    while (this.running !== null || this.ready.size > 0 || this.timers.size > 0) {
+      if (this.running !== null) await this.running;
+      else await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    if (this.retry !== null) clearTimeout(this.retry);
+    if (this.running !== null) await this.running.catch(() => undefined);
+  }
+
+  private kick(): void {
+    if (this.running !== null || this.retry !== null || this.stopped) return;
+    this.running = this.drain().finally(() => {
+      this.running = null;
+      if (this.ready.size > 0) this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.ready.size > 0 && !this.stopped) {
+      const paths = [...this.ready].slice(0, BATCH);
+      for (const p of paths) this.ready.delete(p);
+      const reports = (await mapLimit(paths, this.opts.concurrency ?? 8, (p) => this.inspect(p))).filter((r): r is FileUpload => r !== null);
+      for (const part of splitBySize(reports)) {
+        try {
+          await this.opts.api.upload(part);
+          this.failures = 0;
+          this.failLog.success();
+        } catch (err) {
+          // Everything not yet recorded goes back in the queue and is retried after a backoff.
+          for (const r of reports.slice(reports.indexOf(part[0]!))) this.ready.add(r.path);
+          this.failures++;
+          this.failLog.failure(err instanceof Error ? err.message : String(err));
+          this.retry = setTimeout(() => {
+            this.retry = null;
+            this.kick();
+          }, backoffDelay(this.failures, 250, 10_000));
+          return;
+        }
+        this.uploaded += part.length;
+        for (const r of part) this.remember(r);
+      }
+    }
+  }
+
+  private remember(r: FileUpload): void {
+    if (r.deleted === true) {
+      this.opts.mirror.delete(r.path);
+      return;
+    }
+    this.opts.mirror.set(r.path, { size: r.size, mtimeMs: r.mtimeMs, hash: r.hash, blocks: r.blocks });
+    // chokidar drops a change that follows another within 50 ms: look once more after that window.
+    const t = setTimeout(() => {
+      this.timers.delete(`recheck:${r.path}`);
+      void this.recheck(r.path);
+    }, this.opts.recheckMs ?? 80);
+    this.timers.set(`recheck:${r.path}`, t);
+  }
+
+  private async recheck(path: string): Promise<void> {
+    const known = this.opts.mirror.get(path);
+    const st = await this.opts.root.lstat(path).catch(() => null);
+    if (known === undefined || st === null || !st.isFile() || !sameStat(known, st)) this.notice(path, 0);
+  }
+
+  /** What to tell the worker about `path`, or null for nothing. */
+  private async inspect(path: string): Promise<FileUpload | null> {
+    const { mirror, root } = this.opts;
+    if (this.opts.matcher().ignores(path)) return null;
+    const known = mirror.get(path);
+    try {
+      const st = await root.lstat(path);
+      if (st?.isDirectory()) {
+        if (!this.opts.matcher().ignores(path, true)) this.opts.onFolder?.(path);
+        return known === undefined ? null : { path, deleted: true };
+      }
+      if (st === null && known === undefined) {
+        this.opts.onVanished?.(path);
+        return null;
+      }
+      if (st === null || !st.isFile()) {
+        if (st !== null) this.refused(path, st.isSymbolicLink() ? "is a symbolic link" : "is not a regular file");
+        return known === undefined ? null : { path, deleted: true };
+      }
+      if (known !== undefined && sameStat(known, st)) return null;
+      const hashed = await hashFile(root, path);
+      if (hashed === null) return known === undefined ? null : { path, deleted: true };
+      const report: FileUpload = { path, size: hashed.size, hash: hashed.hash, blocks: hashed.blocks, mtimeMs: hashed.mtimeMs };
+      if (hashed.data !== undefined) report.data = hashed.data.toString("base64");
+      return report;
+    } catch (err) {
+      if (err instanceof StillChanging) {
+        this.notice(path);
+        return null;
+      }
+      if (err instanceof PathRefused) {
+        this.refused(path, err.message);
+        return known === undefined ? null : { path, deleted: true };
+      }
+      this.opts.log(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    }
+  }
+
+  private refused(path: string, why: string): void {
+    if (this.refusedLogged.has(path)) return;
+    this.refusedLogged.add(path);
+    this.opts.log(`not syncing ${path}: ${why}; scoutsync never follows links or reads special files`);
+  }
+}
+
+function splitBySize(reports: FileUpload[]): FileUpload[][] {
+  const out: FileUpload[][] = [];
+  let cur: FileUpload[] = [];
+  let bytes = 0;
+  for (const r of reports) {
+    const b = 200 + ("blocks" in r ? r.blocks.length * 67 + (r.data?.length ?? 0) : 0);
+    if (cur.length > 0 && bytes + b > BATCH_BYTES) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(r);
+    bytes += b;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}

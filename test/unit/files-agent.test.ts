@@ -1,0 +1,392 @@
+/**
+ * The agent's file side on real temp folders, with the worker and the peers faked: hashing,
+ * path safety, the materializer (verification, renames from local blocks, resume, refusals),
+ * the uploader (no echo), the chunk server and the reload hook.
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
+import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.js";
+import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
+import { tempToken } from "../../local-agent/files/assemble.js";
+import { startChunkServer } from "../../local-agent/files/chunk-server.js";
+import { DiskMirror } from "../../local-agent/files/disk-mirror.js";
+import { hashFile } from "../../local-agent/files/hash-file.js";
+import { Materializer } from "../../local-agent/files/materializer.js";
+import { OnChangeHook } from "../../local-agent/files/on-change.js";
+import { InstanceRoot, PathRefused } from "../../local-agent/files/safe-fs.js";
+import { Trash } from "../../local-agent/files/trash.js";
+import { Uploader } from "../../local-agent/files/uploader.js";
+import type { FilesApi } from "../../local-agent/files/worker-api.js";
+
+const top = mkdtempSync(path.join(tmpdir(), "scoutsync-files-agent-"));
+afterAll(() => rmSync(top, { recursive: true, force: true }));
+let folders = 0;
+const folder = () => {
+  const d = path.join(top, `f${++folders}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const blocksOf = (b: Buffer) => Array.from({ length: Math.ceil(b.length / CHUNK_SIZE) }, (_, i) => sha(b.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)));
+const bytes = (n: number, seed = 1) => {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 10)) & 0xff;
+  return b;
+};
+const waitFor = async (what: string, probe: () => boolean, ms = 5_000) => {
+  const end = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+/** A worker that only records what the agent tells it and hands out a fixed pending list. */
+function fakeApi(pending: PendingFile[] = []) {
+  const uploads: FileUpload[] = [];
+  const materialized: MaterializedItem[] = [];
+  const api: FilesApi = {
+    hello: async () => undefined,
+    upload: async (files) => {
+      uploads.push(...files);
+      return { versions: files.length, unchanged: 0, conflicts: 0 };
+    },
+    pending: async () => ({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: pending.filter((f) => !materialized.some((m) => m.path === f.path && !("error" in m))) }),
+    materialized: async (items) => void materialized.push(...items),
+    async *manifest() {},
+  };
+  return { api, uploads, materialized };
+}
+
+function pendingFor(p: string, content: Buffer, over: Partial<PendingFile> = {}): PendingFile {
+  return { path: p, hash: sha(content), size: content.length, blocks: blocksOf(content), deleted: false, source: "bbbbbbbb00000002", disk: { hash: null, size: null, mtimeMs: null }, error: null, ...over };
+}
+
+/** A peer serving blocks from `store` (or whatever `serve` says), counting requests. */
+function fakePeer(store: Map<string, Buffer>, serve?: (hash: string) => Buffer | undefined) {
+  const counter = { requests: 0 };
+  const fetchFn = (async (input: string | URL | Request) => {
+    counter.requests++;
+    const hash = new URL(String(input)).searchParams.get("hash") ?? "";
+    const b = serve ? serve(hash) : store.get(hash);
+    return b === undefined ? new Response("{}", { status: 404 }) : new Response(new Uint8Array(b));
+  }) as typeof fetch;
+  return { fetchFn, counter };
+}
+
+async function materializer(dir: string, pending: PendingFile[], fetchFn: typeof fetch, extra: { foldsCase?: boolean; mirror?: DiskMirror } = {}) {
+  const root = await InstanceRoot.open(dir);
+  const mirror = extra.mirror ?? new DiskMirror();
+  const fake = fakeApi(pending);
+  const m = new Materializer({
+    root,
+    mirror,
+    trash: new Trash(root, mirror),
+    api: fake.api,
+    matcher: () => createIgnoreMatcher(null),
+    log: () => undefined,
+    foldsCase: extra.foldsCase ?? false,
+    onLanded: () => undefined,
+    fetchFn,
+  });
+  return { m, root, mirror, ...fake };
+}
+
+describe("hashFile", () => {
+  it("hashes blocks and the whole file in one pass, keeping the bytes of small files", async () => {
+    const dir = folder();
+    const root = await InstanceRoot.open(dir);
+    writeFileSync(path.join(dir, "empty"), "");
+    const big = bytes(2 * CHUNK_SIZE + 123);
+    writeFileSync(path.join(dir, "big.bin"), big);
+    writeFileSync(path.join(dir, "small.txt"), "hello");
+    expect(await hashFile(root, "empty")).toMatchObject({ size: 0, hash: EMPTY_SHA256, blocks: [] });
+    expect(await hashFile(root, "big.bin")).toMatchObject({ size: big.length, hash: sha(big), blocks: blocksOf(big) });
+    expect((await hashFile(root, "big.bin"))?.data).toBeUndefined();
+    const small = await hashFile(root, "small.txt");
+    expect(small?.data?.toString()).toBe("hello");
+    expect(small?.blocks).toEqual([small?.hash]);
+    expect(await hashFile(root, "missing")).toBeNull();
+  });
+});
+
+describe("InstanceRoot", () => {
+  it("never follows a link, in the file or on the way to it, and refuses special files", async () => {
+    const dir = folder();
+    const outside = folder();
+    writeFileSync(path.join(outside, "secret"), "s");
+    symlinkSync(path.join(outside, "secret"), path.join(dir, "link"));
+    symlinkSync(outside, path.join(dir, "linkdir"));
+    const root = await InstanceRoot.open(dir);
+    await expect(root.openRead("link")).rejects.toBeInstanceOf(PathRefused);
+    await expect(root.openRead("linkdir/secret")).rejects.toThrow(/symbolic link/);
+    await expect(root.parentOf("linkdir/new.txt", true)).rejects.toBeInstanceOf(PathRefused);
+    execFileSync("mkfifo", [path.join(dir, "fifo")]);
+    await expect(root.openRead("fifo")).rejects.toThrow(/not a regular file/);
+    expect(() => root.abs("../x")).toThrow(PathRefused);
+    expect(root.rel(path.join(outside, "secret"))).toBeNull();
+    expect(root.rel(path.join(dir, "a", "b.txt"))).toBe("a/b.txt");
+  });
+});
+
+describe("DiskMirror", () => {
+  it("finds blocks by hash and names that collide on a case-insensitive disk", () => {
+    const m = new DiskMirror();
+    m.set("a/One.txt", { size: 2, mtimeMs: 1, hash: "h", blocks: ["b1"] });
+    m.set("two", { size: 2, mtimeMs: 1, hash: "h2", blocks: ["b2", "b1"] });
+    expect(m.locate("b1").sort((x, y) => x.path.localeCompare(y.path))).toEqual([
+      { path: "a/One.txt", index: 0, size: 2 },
+      { path: "two", index: 1, size: 2 },
+    ]);
+    expect(m.caseTwin("a/one.TXT")).toBe("a/One.txt");
+    expect(m.caseTwin("a/One.txt")).toBeNull();
+    m.delete("two");
+    expect(m.locate("b2")).toEqual([]);
+  });
+});
+
+describe("Materializer", () => {
+  it("builds a file from peers' verified blocks, atomically, and reports it", async () => {
+    const dir = folder();
+    const content = bytes(2 * CHUNK_SIZE + 5, 2);
+    const store = new Map(blocksOf(content).map((h, i) => [h, content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)] as const));
+    const peer = fakePeer(store);
+    const { m, materialized, mirror } = await materializer(dir, [pendingFor("sub/dir/data.bin", content)], peer.fetchFn);
+    m.wake();
+    await m.idle();
+    expect(readFileSync(path.join(dir, "sub/dir/data.bin")).equals(content)).toBe(true);
+    expect(materialized).toMatchObject([{ path: "sub/dir/data.bin", hash: sha(content), size: content.length }]);
+    expect(m.stats.network).toBe(3);
+    expect(mirror.get("sub/dir/data.bin")?.hash).toBe(sha(content));
+    expect(readdirSync(path.join(dir, "sub/dir"))).toEqual(["data.bin"]);
+  });
+
+  it("refuses blocks whose bytes do not match their hash: nothing is written", async () => {
+    const dir = folder();
+    const content = bytes(1000, 3);
+    const peer = fakePeer(new Map(), () => bytes(1000, 4));
+    const { m, materialized } = await materializer(dir, [pendingFor("x.bin", content)], peer.fetchFn);
+    m.wake();
+    await m.idle();
+    expect(existsSync(path.join(dir, "x.bin"))).toBe(false);
+    expect(m.stats.corrupt).toBe(1);
+    expect(materialized).toEqual([]);
+  });
+
+  it("refuses a file whose blocks are right but whose whole hash is not: nothing is written", async () => {
+    const dir = folder();
+    const content = bytes(CHUNK_SIZE + 10, 5);
+    const store = new Map(blocksOf(content).map((h, i) => [h, content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)] as const));
+    const { m, materialized } = await materializer(dir, [pendingFor("y.bin", content, { hash: "f".repeat(64) })], fakePeer(store).fetchFn);
+    m.wake();
+    await m.idle();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(materialized).toMatchObject([{ path: "y.bin", error: expect.stringMatching(/does not match its hash/) }]);
+  });
+
+  it("takes blocks from files already on disk (a rename sends no bytes) and resumes a partial temp file", async () => {
+    const dir = folder();
+    const content = bytes(3 * CHUNK_SIZE, 6);
+    writeFileSync(path.join(dir, "old.bin"), content);
+    const root = await InstanceRoot.open(dir);
+    const mirror = new DiskMirror();
+    const h = await hashFile(root, "old.bin");
+    mirror.set("old.bin", { size: h!.size, mtimeMs: h!.mtimeMs, hash: h!.hash, blocks: h!.blocks });
+    const peer = fakePeer(new Map());
+    const { m } = await materializer(dir, [pendingFor("new.bin", content)], peer.fetchFn, { mirror });
+    m.wake();
+    await m.idle();
+    expect(readFileSync(path.join(dir, "new.bin")).equals(content)).toBe(true);
+    expect(peer.counter.requests).toBe(0);
+    expect(m.stats.local).toBe(3);
+
+    // Resume: the first block of another version is already in its temp file.
+    const other = Buffer.concat([content.subarray(0, CHUNK_SIZE), bytes(10, 7)]);
+    const f = pendingFor("again.bin", other);
+    writeFileSync(path.join(dir, tempNameFor("again.bin", tempToken("again.bin", f.hash!))), other.subarray(0, CHUNK_SIZE));
+    const store = new Map([[f.blocks[1]!, other.subarray(CHUNK_SIZE)]]);
+    const r = await materializer(dir, [f], fakePeer(store).fetchFn);
+    r.m.wake();
+    await r.m.idle();
+    expect(readFileSync(path.join(dir, "again.bin")).equals(other)).toBe(true);
+    expect(r.m.stats).toMatchObject({ resumed: 1, network: 1 });
+  });
+
+  it("writes through no link and refuses a name that only differs by case on a case-insensitive disk", async () => {
+    const dir = folder();
+    const outside = folder();
+    symlinkSync(outside, path.join(dir, "escape"));
+    writeFileSync(path.join(dir, "Notes.txt"), "mine");
+    const content = Buffer.from("theirs");
+    const peer = fakePeer(new Map([[sha(content), content]]));
+    const { m, materialized } = await materializer(dir, [pendingFor("escape/x.txt", content), pendingFor("notes.txt", content)], peer.fetchFn, { foldsCase: true });
+    m.wake();
+    await m.idle();
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readFileSync(path.join(dir, "Notes.txt"), "utf8")).toBe("mine");
+    expect(materialized).toEqual(
+      expect.arrayContaining([
+        { path: "escape/x.txt", error: expect.stringMatching(/symbolic link/) },
+        { path: "notes.txt", error: expect.stringMatching(/case-insensitive/) },
+      ]),
+    );
+  });
+
+  it("never replaces a file changed since the manifest saw it, and deletes into the trash", async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, "edited.txt"), "local edit not uploaded yet");
+    writeFileSync(path.join(dir, "gone.txt"), "bye");
+    const root = await InstanceRoot.open(dir);
+    const mirror = new DiskMirror();
+    const g = await hashFile(root, "gone.txt");
+    mirror.set("gone.txt", { size: g!.size, mtimeMs: g!.mtimeMs, hash: g!.hash, blocks: g!.blocks });
+    const content = Buffer.from("remote");
+    const pending = [
+      pendingFor("edited.txt", content, { disk: { hash: "a".repeat(64), size: 3, mtimeMs: 1 } }),
+      { ...pendingFor("gone.txt", Buffer.alloc(0)), hash: null, size: 0, blocks: [], deleted: true, disk: { hash: g!.hash, size: g!.size, mtimeMs: g!.mtimeMs } },
+    ];
+    const { m, materialized } = await materializer(dir, pending, fakePeer(new Map([[sha(content), content]])).fetchFn, { mirror });
+    m.wake();
+    await m.idle();
+    expect(readFileSync(path.join(dir, "edited.txt"), "utf8")).toBe("local edit not uploaded yet");
+    expect(existsSync(path.join(dir, "gone.txt"))).toBe(false);
+    expect(readFileSync(path.join(dir, ".scoutsync/trash", g!.hash), "utf8")).toBe("bye");
+    expect(materialized).toEqual([{ path: "gone.txt", hash: null, size: 0, mtimeMs: 0 }]);
+  });
+});
+
+describe("Uploader", () => {
+  it("reports new, changed and deleted files once, and not what it already knows", async () => {
+    const dir = folder();
+    const root = await InstanceRoot.open(dir);
+    const mirror = new DiskMirror();
+    const { api, uploads } = fakeApi();
+    const up = new Uploader({ root, mirror, api, matcher: () => createIgnoreMatcher(null), log: () => undefined, settleMs: 1, recheckMs: 5 });
+    writeFileSync(path.join(dir, "a.txt"), "one");
+    writeFileSync(path.join(dir, "app.db"), "never");
+    up.notice("a.txt");
+    up.notice("app.db");
+    await up.idle();
+    expect(uploads).toMatchObject([{ path: "a.txt", hash: sha(Buffer.from("one")), data: Buffer.from("one").toString("base64") }]);
+    up.notice("a.txt");
+    await up.idle();
+    expect(uploads).toHaveLength(1);
+    writeFileSync(path.join(dir, "a.txt"), "two!");
+    up.notice("a.txt");
+    await up.idle();
+    rmSync(path.join(dir, "a.txt"));
+    up.notice("a.txt");
+    await up.idle();
+    expect(uploads.slice(1)).toMatchObject([{ path: "a.txt", hash: sha(Buffer.from("two!")) }, { path: "a.txt", deleted: true }]);
+    expect(mirror.get("a.txt")).toBeUndefined();
+    const big = bytes(INLINE_MAX + 1);
+    writeFileSync(path.join(dir, "big"), big);
+    up.noticeNow(["big"]);
+    await up.idle();
+    expect(uploads.at(-1)).toMatchObject({ path: "big", hash: sha(big) });
+    expect(uploads.at(-1)).not.toHaveProperty("data");
+    await up.stop();
+  });
+});
+
+describe("chunk server", () => {
+  it("serves verified blocks to the token holder only, and passes wakes on", async () => {
+    const blocks = new Map([["a".repeat(64), Buffer.from("block")]]);
+    const wakes: (PendingPage | null)[] = [];
+    const srv = await startChunkServer({ token: "t".repeat(64), getBlock: async (h) => blocks.get(h) ?? null, onWake: (p) => wakes.push(p), log: () => undefined });
+    const base = `http://127.0.0.1:${srv.port}`;
+    const auth = { authorization: `Bearer ${"t".repeat(64)}` };
+    try {
+      expect((await fetch(`${base}/chunk/${"a".repeat(64)}`)).status).toBe(403);
+      const ok = await fetch(`${base}/chunk/${"a".repeat(64)}`, { headers: auth });
+      expect(await ok.text()).toBe("block");
+      expect((await fetch(`${base}/chunk/${"b".repeat(64)}`, { headers: auth })).status).toBe(404);
+      expect((await fetch(`${base}/chunk/nothex`, { headers: auth })).status).toBe(400);
+      await fetch(`${base}/wake`, { method: "POST", headers: auth });
+      const page: PendingPage = { peers: [], files: [] };
+      await fetch(`${base}/wake`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(page) });
+      expect(wakes).toEqual([null, page]);
+      expect(srv.stats).toMatchObject({ chunks: 1, misses: 1 });
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe("OnChangeHook", () => {
+  it("runs the command and posts the paths once per burst", async () => {
+    const dir = folder();
+    const posted: unknown[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        posted.push(JSON.parse(body));
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const lines: string[] = [];
+    const out = path.join(dir, "ran.txt");
+    const hook = new OnChangeHook({
+      command: `printf '%s' "$SCOUTSYNC_CHANGED_COUNT" >> ${JSON.stringify(out)}; echo done`,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/reload`,
+      log: (l) => lines.push(l),
+      debounceMs: 20,
+    });
+    hook.add(["b.txt"]);
+    hook.add(["a.txt", "b.txt"]);
+    await waitFor("the hook to run", () => hook.runs === 1);
+    expect(readFileSync(out, "utf8")).toBe("2");
+    expect(posted).toEqual([{ paths: ["a.txt", "b.txt"] }]);
+    expect(lines).toContain("[on-change] done");
+    await hook.stop();
+    server.close();
+  });
+});
+
+describe("FileSync (watcher, scan, uploader together)", () => {
+  it("reports files, folders moved in and out, deletes, and honours .syncignore and links", async () => {
+    const { FileSync } = await import("../../local-agent/files/file-sync.js");
+    const dir = folder();
+    writeFileSync(path.join(dir, "before-start.txt"), "found by the startup scan");
+    const { api, uploads } = fakeApi();
+    const fs = await FileSync.start({ instance: dir, api, token: "t".repeat(64), log: () => undefined, settleMs: 5, foldsCase: false });
+    const seen = (p: string, deleted = false) => uploads.some((u) => u.path === p && (u.deleted === true) === deleted);
+    try {
+      await fs.ready();
+      expect(seen("before-start.txt")).toBe(true);
+      writeFileSync(path.join(dir, "a.txt"), "a");
+      await waitFor("a.txt", () => seen("a.txt"));
+      mkdirSync(path.join(dir, "d/sub"), { recursive: true });
+      writeFileSync(path.join(dir, "d/x.txt"), "x");
+      writeFileSync(path.join(dir, "d/sub/y.txt"), "y");
+      await waitFor("d/x.txt and d/sub/y.txt", () => seen("d/x.txt") && seen("d/sub/y.txt"));
+      execFileSync("mv", [path.join(dir, "d"), path.join(dir, "e")]);
+      await waitFor("the folder move", () => seen("d/x.txt", true) && seen("d/sub/y.txt", true) && seen("e/x.txt") && seen("e/sub/y.txt"));
+      rmSync(path.join(dir, "e"), { recursive: true });
+      await waitFor("the folder removal", () => seen("e/x.txt", true) && seen("e/sub/y.txt", true));
+      writeFileSync(path.join(dir, ".syncignore"), "*.draft\n");
+      await waitFor(".syncignore", () => seen(".syncignore"));
+      await new Promise((r) => setTimeout(r, 200));
+      writeFileSync(path.join(dir, "plan.draft"), "not yet");
+      writeFileSync(path.join(dir, "notes.db"), "never");
+      symlinkSync("/etc/hostname", path.join(dir, "link"));
+      writeFileSync(path.join(dir, "marker.txt"), "after");
+      await waitFor("marker.txt", () => seen("marker.txt"));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(uploads.map((u) => u.path)).not.toEqual(expect.arrayContaining(["plan.draft"]));
+      expect(uploads.map((u) => u.path)).not.toContain("notes.db");
+      expect(uploads.map((u) => u.path)).not.toContain("link");
+    } finally {
+      await fs.stop();
+    }
+  });
+});

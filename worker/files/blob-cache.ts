@@ -1,0 +1,71 @@
+/**
+ * Small files' bytes held for a moment in the worker's memory, by SHA-256: what the agent sent
+ * with an upload, or a peer with a push, is forwarded with the next push and handed to the
+ * agent with its wake, so a small file needs no download round trip (B1 latency, bursts of
+ * small files). Bounded and lossy by design: a miss only means the block is downloaded from
+ * disk as usual. Never trusted: bytes enter only after their hash is checked here, and the agent
+ * checks again before writing.
+ */
+import { INLINE_MAX, fromBase64, toBase64 } from "../../functions/files/chunks.js";
+import type { Blobs } from "../../functions/wire/files.js";
+
+const MAX_BYTES = 32 * 1024 * 1024;
+
+const entries = new Map<string, Uint8Array>();
+let bytes = 0;
+
+async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+  let out = "";
+  for (const b of digest) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+function put(hash: string, data: Uint8Array): void {
+  if (entries.has(hash) || data.length > INLINE_MAX) return;
+  entries.set(hash, data);
+  bytes += data.length;
+  // Oldest first: a Map iterates in insertion order.
+  for (const [k, v] of entries) {
+    if (bytes <= MAX_BYTES) break;
+    entries.delete(k);
+    bytes -= v.length;
+  }
+}
+
+/** Adds base64 bytes claimed to have SHA-256 `hash`; false (nothing kept) when they do not. */
+export async function acceptBlob(hash: string, base64: string): Promise<boolean> {
+  let data: Uint8Array;
+  try {
+    data = fromBase64(base64);
+  } catch {
+    return false;
+  }
+  if ((await sha256Hex(data)) !== hash) return false;
+  put(hash, data);
+  return true;
+}
+
+export function cachedBlob(hash: string): Uint8Array | undefined {
+  return entries.get(hash);
+}
+
+/** The cached bytes of those of `hashes` we have, for a message. */
+export function blobsFor(hashes: Iterable<string>): Blobs | undefined {
+  const out: Blobs = {};
+  let any = false;
+  for (const h of hashes) {
+    const data = entries.get(h);
+    if (data === undefined) continue;
+    out[h] = toBase64(data);
+    any = true;
+  }
+  return any ? out : undefined;
+}
+
+/** The hashes worth inlining for these entries: small, non-empty, not deleted. */
+export function inlineHashes(entries: Iterable<{ hash: string | null; size: number; deleted: boolean }>): string[] {
+  const out: string[] = [];
+  for (const e of entries) if (!e.deleted && e.hash !== null && e.size > 0 && e.size <= INLINE_MAX) out.push(e.hash);
+  return out;
+}

@@ -1,0 +1,1 @@
+ALTER TABLE `files` ADD `held_by` text;
