@@ -39,8 +39,12 @@ export interface FileSyncOptions {
   fetchFn?: typeof fetch;
 }
 
+/** How often the folder is compared with the manifest besides the watcher (stat only, no hashing of unchanged files). */
+const RESCAN_MS = 60_000;
+
 export class FileSync {
   private matcher: IgnoreMatcher = memoMatcher(createIgnoreMatcher(null));
+  private rescan: ReturnType<typeof setInterval> | null = null;
   private watch: FolderWatch | null = null;
   private stopped = false;
   private started: Promise<void> | null = null;
@@ -112,6 +116,7 @@ export class FileSync {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.rescan !== null) clearInterval(this.rescan);
     this.wakeInit?.();
     await this.started?.catch(() => undefined);
     this.watch?.close();
@@ -140,6 +145,12 @@ export class FileSync {
     await this.startWatch();
     await this.reconcile();
     this.materializer.start();
+    // A safety net under the watcher: events can be lost (inotify queue overflow, a watch that
+    // failed for lack of inotify instances), and a stat-only rescan finds what they missed.
+    this.rescan = setInterval(() => {
+      if (this.reloading === null) void this.reconcile().catch((err: unknown) => this.opts.log(`rescanning ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`));
+    }, RESCAN_MS);
+    this.rescan.unref();
   }
 
   private async loadManifest(): Promise<void> {

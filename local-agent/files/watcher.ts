@@ -50,7 +50,14 @@ export class FolderWatch {
       if (!this.closed && rel) this.opts.onPath(rel);
     });
     w.on("error", (err) => this.opts.onError(err));
-    await new Promise<void>((resolve) => w.once("ready", () => resolve()));
+    // Under heavy load the first walk can be slow; the startup scan covers the folder meanwhile.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000);
+      w.once("ready", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     this.watcher = w;
   }
 
