@@ -10,7 +10,8 @@ export type Db = InstanceType<typeof Database>;
 
 export function openWriter(file: string): Db {
   const db = new Database(file);
-  db.exec("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF");
+  // A capture of a large burst can hold the write lock for seconds (that is reported, not fatal).
+  db.exec("PRAGMA busy_timeout = 60000; PRAGMA foreign_keys = OFF");
   const mode = db.prepare("PRAGMA journal_mode = WAL").raw(true).get() as unknown[];
   if (String(mode[0]).toLowerCase() !== "wal") throw new Error(`${file}: could not switch to WAL`);
   return db;
@@ -39,7 +40,7 @@ export function insertWorkload(db: Db, w: ScoutingWorkload, entries: Iterable<Ro
     pit_notes: db.prepare(INSERT_SQL.pit_notes),
   };
   let n = 0;
-  db.exec("BEGIN");
+  db.exec("BEGIN IMMEDIATE");
   try {
     for (const r of w.teams) (stmts.teams.run(...bind(r)), n++);
     for (const r of w.matches) (stmts.matches.run(...bind(r)), n++);
@@ -54,13 +55,16 @@ export function insertWorkload(db: Db, w: ScoutingWorkload, entries: Iterable<Ro
 }
 
 /**
- * Runs a change script as an app would: `perTransaction` statements per commit. Large databases
- * are written in chunks so the site's capture can interleave (it waits on the write lock).
+ * Runs a change script as an app would: `perTransaction` statements per commit, so the site's
+ * capture interleaves. BEGIN IMMEDIATE: a deferred transaction whose snapshot a capture commit
+ * made stale fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no busy wait), which
+ * an app using Python's default deferred transactions would see too; here the writes are the
+ * set-up, not the measurement, so they wait for the lock instead.
  */
 export function applyScript(db: Db, changes: readonly Change[], perTransaction: number): void {
   const stmts = { insert: db.prepare(CHANGE_SQL.insert), update: db.prepare(CHANGE_SQL.update), delete: db.prepare(CHANGE_SQL.delete) };
   for (let i = 0; i < changes.length; i += perTransaction) {
-    db.exec("BEGIN");
+    db.exec("BEGIN IMMEDIATE");
     try {
       for (const c of changes.slice(i, i + perTransaction)) stmts[c.kind].run(...bind(changeArgs(c)));
       db.exec("COMMIT");

@@ -99,7 +99,7 @@ export const b5: Benchmark = {
       }
       rmSync(stage, { recursive: true, force: true });
       results[name] = { files: specs.length, bytes: totalBytes(specs), cpS, scoutsyncS, syncthingS };
-      const mbps = (s: number | null) => (s === null ? "n/a" : `${formatNumber(totalBytes(specs) / s / 1e6, 1)} MB/s, ${formatNumber(specs.length / s)} files/s (${s.toFixed(2)} s)`);
+      const mbps = (s: number | null) => (s === null ? "n/a" : `${formatNumber(totalBytes(specs) / s / 1e6, 1)} MB/s, ${formatNumber(specs.length / s, specs.length / s < 10 ? 1 : 0)} files/s (${s.toFixed(2)} s)`);
       ctx.log(`  ${name}: scoutsync ${mbps(scoutsyncS)}; cp -r ${mbps(cpS)}; Syncthing ${st === null ? SYNCTHING_MISSING : mbps(syncthingS)}`);
     }
     if (corrupt > 0) throw new Error(`${corrupt} files arrived with the wrong content`);

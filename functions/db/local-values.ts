@@ -99,7 +99,7 @@ async function resolveRefs(tx: SqlExec, pending: { vals: Record<string, Val>; co
   for (const [parent, keys] of byParent) {
     const parts = chunks([...new Set(keys)]);
     const results = await tx.batch(
-      parts.map((part) => ({ sql: `SELECT lk, gid FROM _scoutsync_rows WHERE tbl = ? AND lk IN (${placeholders(part.length)})`, args: [parent, ...part] })),
+      parts.map((part) => ({ sql: `SELECT lk, gid FROM _scoutsync_rows INDEXED BY _scoutsync_rows_lk WHERE tbl = ? AND lk IN (${placeholders(part.length)})`, args: [parent, ...part] })),
     );
     for (const r of results.flat()) found.set(`${parent}\u0000${String(r[0])}`, String(r[1]));
   }

@@ -157,7 +157,7 @@ async function registerExisting(tx: SqlExec, ctx: EngineContext, meta: Meta, t: 
   if (t.identity.kind === "rowid") {
     await tx.batch([
       {
-        sql: `INSERT OR IGNORE INTO _scoutsync_rows (tbl, gid, lk, seq, ins) SELECT ?, ? || '.' || rowid, rowid, ? + row_number() OVER (ORDER BY rowid), ? FROM ${tbl} AS t WHERE NOT EXISTS (SELECT 1 FROM _scoutsync_rows r WHERE r.tbl = ? AND r.lk = t.rowid)`,
+        sql: `INSERT OR IGNORE INTO _scoutsync_rows (tbl, gid, lk, seq, ins) SELECT ?, ? || '.' || rowid, rowid, ? + row_number() OVER (ORDER BY rowid), ? FROM ${tbl} AS t WHERE NOT EXISTS (SELECT 1 FROM _scoutsync_rows AS r INDEXED BY _scoutsync_rows_lk WHERE r.tbl = ? AND r.lk = t.rowid)`,
         args: [t.name, ctx.site, meta.seq, at, t.name],
       },
     ]);
