@@ -20,35 +20,24 @@ await build({
   loader: { ".sql": "text" },
 });
 
-await build({
-  ...watchFree,
-  entryPoints: { scoutsync: "local-agent/cli.ts" },
-  outdir: "dist",
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  // Native or self-locating packages stay in node_modules.
-  external: ["libsql", "miniflare", "esbuild", "playwright-core", "fsevents"],
-  banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
-});
+// Node programs: the CLI (the one bundle every child process runs) and, beside it, `npm run
+// bench` and `npm run demo`. Native or self-locating packages stay in node_modules.
+const requireShim = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+const nodeBundle = (entryPoints, banner) =>
+  build({
+    ...watchFree,
+    entryPoints,
+    outdir: "dist",
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: ["libsql", "miniflare", "esbuild", "playwright-core", "fsevents"],
+    banner: { js: banner },
+  });
 
-// `npm run bench` and `npm run demo` (bench/): Node programs beside the CLI, same externals.
-await build({
-  ...watchFree,
-  entryPoints: { bench: "bench/main.ts", demo: "bench/demo.ts" },
-  outdir: "dist",
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  external: ["libsql", "miniflare", "esbuild", "playwright-core", "fsevents"],
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
-});
+await nodeBundle({ scoutsync: "local-agent/cli.ts" }, `#!/usr/bin/env node\n${requireShim}`);
+await nodeBundle({ bench: "bench/main.ts", demo: "bench/demo.ts" }, requireShim);
 
 // Runnable as ./dist/scoutsync.js too (npm sets the bit for the installed bin, a clone does not).
 await chmod(`${root}/dist/scoutsync.js`, 0o755);
