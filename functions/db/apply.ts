@@ -106,7 +106,10 @@ export async function applyChanges(
   const rank = new Map(schema.order.map((t, i) => [t.name, i]));
   planned.sort((a, b) => (rank.get(a.ch.t) ?? -1) - (rank.get(b.ch.t) ?? -1));
   const known = await knownParents(tx, planned.map((p) => p.merged));
-  for (const p of planned) if (isAlive(p.merged) && schema.tables.has(p.ch.t)) known.add(versionKey(p.ch.t, p.ch.g));
+  for (const p of planned) {
+    const key = versionKey(p.ch.t, p.ch.g);
+    if (isAlive(p.merged) && schema.tables.has(p.ch.t) && !known.has(key)) known.set(key, null);
+  }
 
   const claim = await keyClaims(tx, schema, planned);
   const groups = planned.map((p) => planRow(schema, meta, p, known, claim));
@@ -230,17 +233,23 @@ async function presentValues(tx: SqlExec, schema: Schema, rows: VersionRow[]): P
   return out;
 }
 
+/**
+ * Parents that references can point at, by version key: their local key, or null while it is
+ * not known yet (a row of this batch that will take a fresh key when written).
+ */
+type KnownParents = Map<string, bigint | null>;
+
 /** Parent rows that referenced identities already have a local key for. */
-async function knownParents(tx: SqlExec, states: RowState[]): Promise<Set<string>> {
+async function knownParents(tx: SqlExec, states: RowState[]): Promise<KnownParents> {
   const byParent = new Map<string, string[]>();
   for (const s of states) {
     for (const v of Object.values(s.vals)) {
       if (v !== null && typeof v === "object" && "r" in v) addTo(byParent, v.t, v.r);
     }
   }
-  const known = new Set<string>();
+  const known: KnownParents = new Map();
   for (const [tbl, gids] of byParent) {
-    for (const v of await versionRowsByGid(tx, tbl, gids)) if (v.lk !== null) known.add(versionKey(v.tbl, v.gid));
+    for (const v of await versionRowsByGid(tx, tbl, gids)) if (typeof v.lk === "bigint") known.set(versionKey(v.tbl, v.gid), v.lk);
   }
   return known;
 }
@@ -249,7 +258,7 @@ function planRow(
   schema: Schema,
   meta: Meta,
   p: Planned,
-  known: Set<string>,
+  known: KnownParents,
   claim: KeyClaims,
 ): { group: Group; parkedAlready: boolean } {
   const { ch, merged, ev } = p;
@@ -279,8 +288,12 @@ function planRow(
       continue;
     }
     if (val !== null && typeof val === "object" && "r" in val) {
-      if (!known.has(versionKey(val.t, val.r))) return parked(`waiting for row ${val.r} of table ${JSON.stringify(val.t)}`);
-      sets.push({ col, sql: "(SELECT lk FROM _scoutsync_rows WHERE tbl = ? AND gid = ?)", args: [val.t, val.r] });
+      const key = versionKey(val.t, val.r);
+      if (!known.has(key)) return parked(`waiting for row ${val.r} of table ${JSON.stringify(val.t)}`);
+      // A parent's local key known now goes in as a plain value (so the row joins a bulk insert);
+      // one that takes a fresh key in this batch is looked up when the child is written.
+      const lk = known.get(key);
+      sets.push(lk != null ? { col, sql: "?", args: [lk] } : { col, sql: "(SELECT lk FROM _scoutsync_rows WHERE tbl = ? AND gid = ?)", args: [val.t, val.r] });
     } else {
       sets.push({ col, ...valueSql(val) });
     }
@@ -319,6 +332,7 @@ function planRow(
   const preferred = typeof v.lk === "bigint" ? v.lk : originKey(ch.g);
   if (preferred !== null && claim.take(t.name, preferred)) {
     v.lk = preferred;
+    known.set(versionKey(ch.t, ch.g), preferred);
     return atKnownKey(preferred);
   }
   // A fresh key above every key this batch claims, so no order of execution (bisecting included) collides.
