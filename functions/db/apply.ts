@@ -24,6 +24,8 @@ import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, upsertVersio
 
 interface Planned {
   ch: RowChange;
+  /** The sending peer, when the merged state is exactly what it sent (it need not hear it back). */
+  src: string | null;
   merged: RowState;
   ev: VersionRow | undefined;
   /** The row's values in its table, when it is physically there. */
@@ -43,22 +45,22 @@ interface Group {
 const PARKED_RETRY = 100;
 
 /**
- * Applies a batch inside the caller's write transaction. `retry` adds rows whose values had no
- * home before (parked rows; rows of tables that just changed shape) to be placed again.
- * `prelude` runs first, in the same round trip as the reads.
+ * Applies a batch inside the caller's write transaction. `from` is the sending peer's site id.
+ * `retry` adds rows whose values had no home before (parked rows; rows of tables that just
+ * changed shape) to be placed again. `prelude` runs first, in the same round trip as the reads.
  */
 export async function applyChanges(
   tx: SqlExec,
   ctx: EngineContext,
   schema: Schema,
   meta: Meta,
-  incoming: RowChange[],
+  incoming: { from: string | null; changes: RowChange[] },
   retry: { parked: boolean; tables: string[] },
   prelude: Stmt[] = [],
 ): Promise<ApplyResult> {
   // Duplicates inside one batch merge first: the result is the same as applying them one by one.
   const wanted = new Map<string, RowChange>();
-  for (const ch of incoming) {
+  for (const ch of incoming.changes) {
     const key = versionKey(ch.t, ch.g);
     const prev = wanted.get(key);
     wanted.set(key, prev ? { ...ch, s: mergeStates(prev.s, ch.s) } : ch);
@@ -76,6 +78,7 @@ export async function applyChanges(
   const existing = new Map<string, VersionRow>();
   for (const v of results.slice(prelude.length, prelude.length + lookups.length).flat().map(parseVersionRow)) existing.set(versionKey(v.tbl, v.gid), v);
   const again = results.slice(prelude.length + lookups.length).flat().map(parseVersionRow);
+  const received = new Set(wanted.keys());
   const forced = new Set<string>();
   for (const v of again) {
     const key = versionKey(v.tbl, v.gid);
@@ -93,12 +96,15 @@ export async function applyChanges(
     const vals = ev ? present.get(key) : undefined;
     const local = ev ? stateOf(ev, ev.why === null ? (vals ?? null) : null) : null;
     const merged = local ? mergeStates(local, ch.s) : ch.s;
-    const same = local !== null && stateKey(merged) === stateKey(local);
+    const mergedKey = stateKey(merged);
+    const same = local !== null && mergedKey === stateKey(local);
     if (same && !forced.has(key)) {
       result.unchanged++;
       continue;
     }
-    planned.push({ ch, merged, ev, vals, changed: !same });
+    const adopted = received.has(key) && (merged === ch.s || mergedKey === stateKey(ch.s));
+    const src = same ? (ev?.src ?? null) : adopted ? incoming.from : null;
+    planned.push({ ch, src, merged, ev, vals, changed: !same });
   }
 
   await keepReferencedParents(tx, ctx, schema, meta, planned);
@@ -132,6 +138,7 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
     meta.hlc = tick(meta.hlc, ctx.now());
     p.merged = revivedState(p.merged, stamp(meta.hlc, ctx.site));
     p.changed = true;
+    p.src = null;
   };
   const byKey = new Map(planned.map((p) => [versionKey(p.ch.t, p.ch.g), p]));
   const dyingLks = new Set(planned.filter((p) => !isAlive(p.merged) && p.ev?.lk != null).map((p) => versionKey(p.ch.t, String(p.ev!.lk))));
@@ -160,7 +167,7 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
     for (const ev of await versionRowsByGid(tx, tbl, gids)) {
       const state = stateOf(ev, null);
       if (isAlive(state)) continue;
-      const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, merged: state, ev, vals: undefined, changed: true };
+      const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, src: null, merged: state, ev, vals: undefined, changed: true };
       revive(p);
       planned.push(p);
     }
@@ -267,7 +274,7 @@ function planRow(
   // Peers re-read a row only when its replicated state changed, not when it merely found (or
   // failed again to find) a place here: otherwise two sites that both park a row would bounce it forever.
   const seq = p.changed || !ev ? ++meta.seq : ev.seq;
-  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null };
+  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null, src: p.src };
   const parkAs = (reason: string): Stmt[] => [upsertVersionStmt({ ...v, x: merged.vals, why: reason })];
   const group = (stmts: Stmt[]): { group: Group; parkedAlready: boolean } => ({ group: { stmts, park: parkAs }, parkedAlready: false });
   const parked = (reason: string): { group: Group; parkedAlready: boolean } => ({ group: { stmts: parkAs(reason), park: parkAs }, parkedAlready: true });

@@ -8,13 +8,24 @@ import type { Schema } from "./schema.js";
 import { VERSION_COLS, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
 import type { Val } from "./values.js";
 
-/** A page of changes after `since`, and the newest sequence (`head`: how far behind the reader is). */
-export async function changesSince(tx: SqlExec, schema: Schema, since: number, limit: number): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
+/**
+ * A page of changes after `since`, and the newest sequence (`head`: how far behind the reader
+ * is). Rows whose state came from `reader` unchanged are skipped (it holds them already), but
+ * `last` still moves past them, so a page may be empty while `more` is true.
+ */
+export async function changesSince(
+  tx: SqlExec,
+  schema: Schema,
+  since: number,
+  limit: number,
+  reader: string | null,
+): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
   const [page, headRows] = await tx.batch([
     { sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit] },
     { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
   ]);
-  const rows = (page ?? []).map(parseVersionRow);
+  const scanned = (page ?? []).map(parseVersionRow);
+  const rows = reader === null ? scanned : scanned.filter((v) => v.src !== reader);
   const head = Number(headRows?.[0]?.[0] ?? 0);
   const states = await statesOf(tx, schema, rows);
   const changes: RowChange[] = [];
@@ -23,7 +34,7 @@ export async function changesSince(tx: SqlExec, schema: Schema, since: number, l
     // capture gives it a new sequence, so it is sent then, with its values, instead of empty now.
     if (states[i] !== null) changes.push({ t: v.tbl, g: v.gid, s: states[i]! });
   });
-  return { changes, last: rows.length ? rows[rows.length - 1]!.seq : since, more: rows.length === limit, head };
+  return { changes, last: scanned.length ? scanned[scanned.length - 1]!.seq : since, more: scanned.length === limit, head };
 }
 
 /** States of version rows: the table's values for materialized live rows, x for the rest. */

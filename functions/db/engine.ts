@@ -25,10 +25,12 @@ export interface CaptureResult {
 /** Captures writes made by any process since the last call. */
 export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
   return db.write(async (tx) => {
-    const { schema, meta, captured, changed } = await ensureCapture(tx, ctx);
+    const { schema, meta, captured, changed, parked } = await ensureCapture(tx, ctx);
     const before = meta.seq;
-    if (changed.length) {
-      await applyChanges(tx, ctx, schema, meta, [], { parked: true, tables: changed }, [MUTE]);
+    // A local write may have made room for a parked row (freed a UNIQUE value, created a parent).
+    const retryParked = parked && (captured > 0 || changed.length > 0);
+    if (changed.length || retryParked) {
+      await applyChanges(tx, ctx, schema, meta, { from: null, changes: [] }, { parked: retryParked, tables: changed }, [MUTE]);
       await tx.batch([UNMUTE]);
     }
     if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
@@ -36,23 +38,28 @@ export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<Captu
   });
 }
 
-/** Merges received row states; local writes not yet captured are captured first, in the same transaction. */
-export async function applyRemote(db: SqlDb, ctx: EngineContext, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
+/**
+ * Merges row states received from site `from`; local writes not yet captured are captured
+ * first, in the same transaction.
+ */
+export async function applyRemote(db: SqlDb, ctx: EngineContext, from: string, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
   return db.write(async (tx) => {
-    const { schema, meta, captured, changed } = await ensureCapture(tx, ctx);
+    const { schema, meta, captured, changed, parked } = await ensureCapture(tx, ctx);
     // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
-    const result = await applyChanges(tx, ctx, schema, meta, changes, { parked: changes.length > 0 || changed.length > 0, tables: changed }, [MUTE]);
+    const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
+    const result = await applyChanges(tx, ctx, schema, meta, { from, changes }, { parked: retryParked, tables: changed }, [MUTE]);
     await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
     return { ...result, captured, seq: meta.seq };
   });
 }
 
-export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number) {
+/** Changes after `since`, for site `reader` when known: rows it sent us unchanged are left out. */
+export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: string | null = null) {
   return db.read(async (tx) => {
     const [installed, version] = await tx.batch([{ sql: CAPTURE_INSTALLED_SQL }, { sql: SCHEMA_VERSION_SQL }]);
     if (Number(installed?.[0]?.[0] ?? 0) !== 2) return { changes: [], last: since, more: false, head: 0 };
     const schema = await currentSchema(tx, ctx, Number(version?.[0]?.[0] ?? 0));
-    return changesSince(tx, schema, since, limit);
+    return changesSince(tx, schema, since, limit, reader);
   });
 }
 

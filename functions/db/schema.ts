@@ -100,6 +100,19 @@ function addedColumns(schema: Schema, sigs: Map<string, string>): Map<string, st
   return out;
 }
 
+export interface CaptureState {
+  schema: Schema;
+  meta: Meta;
+  /** Log entries captured now. */
+  captured: number;
+  /** Tables whose shape changed. */
+  changed: string[];
+  /** Whether any row is parked (waiting for a parent, a table, or a constraint to allow it). */
+  parked: boolean;
+}
+
+const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NOT NULL)";
+
 /**
  * Brings capture up to date and captures pending writes; must run inside a write transaction.
  * When the app changed its schema, pending log entries are captured first (with the new
@@ -107,17 +120,19 @@ function addedColumns(schema: Schema, sigs: Map<string, string>): Map<string, st
  * row written just before an ALTER keeps one identity. Returns the tables whose shape changed
  * (new tables, new columns, rebuilt tables): values parked for them may now have a home.
  */
-export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ schema: Schema; meta: Meta; captured: number; changed: string[] }> {
+export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<CaptureState> {
   const cached = ctx.cache.captured;
   if (cached) {
-    // The common case in one round trip: schema unchanged, counters, first page of the log.
-    const [ver, metaRows, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: LOG_PAGE_SQL }]);
+    // The common case in one round trip: schema unchanged, counters, parked rows, first page of the log.
+    const [ver, metaRows, parked, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }]);
     if (int(ver?.[0]?.[0]) === cached.version) {
       const meta = parseMeta(metaRows?.[0] ?? []);
-      return { schema: cached, meta, captured: await capture(tx, ctx, cached, meta, { firstPage: log ?? [] }), changed: [] };
+      const captured = await capture(tx, ctx, cached, meta, { firstPage: log ?? [] });
+      return { schema: cached, meta, captured, changed: [], parked: int(parked?.[0]?.[0]) === 1 };
     }
   }
   await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));
+  await upgradeBookkeeping(tx);
   const meta = await readMeta(tx);
   const schema = await loadSchema(tx);
   const [sigRows, triggerRows] = await tx.batch([
@@ -146,7 +161,13 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<{ 
   schema.version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
   ctx.cache.captured = schema;
   ctx.cache.schema = schema;
-  return { schema, meta, captured, changed };
+  return { schema, meta, captured, changed, parked: int((await query(tx, PARKED_SQL))[0]?.[0]) === 1 };
+}
+
+/** Bookkeeping tables made by an earlier scoutsync gain the columns added since. */
+async function upgradeBookkeeping(tx: SqlExec): Promise<void> {
+  const cols = new Set((await query(tx, "SELECT name FROM pragma_table_info('_scoutsync_rows')")).map((r) => String(r[0])));
+  if (!cols.has("src")) await tx.batch([{ sql: "ALTER TABLE _scoutsync_rows ADD COLUMN src TEXT" }]);
 }
 
 /** Rows that were in a table before its capture triggers: they become this site's rows now. */

@@ -20,9 +20,14 @@ export interface VersionRow {
   del: Stamp | null;
   x: Record<string, Val>;
   why: string | null;
+  /**
+   * The peer this exact state was received from, verbatim (null once merged with anything or
+   * written here). That peer already holds it, so it is not sent back: no echo of every change.
+   */
+  src: string | null;
 }
 
-export const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why";
+export const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why, src";
 
 export function parseVersionRow(r: Row): VersionRow {
   const lk = r[2];
@@ -36,6 +41,7 @@ export function parseVersionRow(r: Row): VersionRow {
     del: textOrNull(r[6]),
     x: parseJson(r[7]) as Record<string, Val>,
     why: textOrNull(r[8]),
+    src: textOrNull(r[9]),
   };
 }
 
@@ -50,14 +56,14 @@ function jsonOrNull(o: Record<string, unknown>): string | null {
 function versionArgs(v: VersionRow, withLk: boolean): Arg[] {
   const args: Arg[] = [v.tbl, v.gid];
   if (withLk) args.push(v.lk);
-  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why);
+  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why, v.src);
   return args;
 }
 
 /** Writes a version row; `lkSql` replaces the local key with an SQL expression (last_insert_rowid()). */
 export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
   return {
-    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?)`,
+    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?, ?)`,
     args: versionArgs(v, !lkSql),
   };
 }
@@ -65,7 +71,7 @@ export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
 /** Writes many version rows in few statements (bulk apply). */
 export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
   return chunks(vs, 500).map((part) => ({
-    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
     args: part.flatMap((v) => versionArgs(v, true)),
   }));
 }

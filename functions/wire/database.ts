@@ -23,6 +23,8 @@ export type ChangeBatch = z.infer<typeof ChangeBatchSchema>;
 export const ChangesQuerySchema = z.object({
   since: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(MAX_CHANGES_PER_BATCH).default(1000),
+  /** The reader's site id: rows it sent us, unchanged since, are left out. */
+  for: SiteIdSchema.optional(),
 });
 
 export const ChangesPageSchema = z.object({

@@ -82,20 +82,21 @@ export class Network {
     return (await captureLocal(this.replicas[r]!.sql, this.replicas[r]!.ctx)).captured;
   }
 
-  async read(src: number, since: number, limit: number) {
+  /** src's changes for dst, as the worker serves them: what dst sent src unchanged is left out. */
+  async read(src: number, dst: number, since: number, limit: number) {
     const s = this.replicas[src]!;
-    return readChanges(s.sql, s.ctx, since, limit);
+    return readChanges(s.sql, s.ctx, since, limit, this.replicas[dst]!.site);
   }
 
   async deliver(src: number, dst: number, changes: RowChange[]) {
     const d = this.replicas[dst]!;
-    return applyRemote(d.sql, d.ctx, overTheWire(this.replicas[src]!.site, changes));
+    return applyRemote(d.sql, d.ctx, this.replicas[src]!.site, overTheWire(this.replicas[src]!.site, changes));
   }
 
   /** One page from src to dst starting at the link's checkpoint, delivered as `mode` says. */
   async pull(src: number, dst: number, limit: number, mode: DeliveryMode): Promise<PullStats> {
     const since = this.checkpoint(src, dst);
-    const page = await this.read(src, since, limit);
+    const page = await this.read(src, dst, since, limit);
     this.log.push(`${this.replicas[src]!.name}>${this.replicas[dst]!.name} since ${since} limit ${limit} ${mode}: ${page.changes.length} changes, last ${page.last}`);
     const stats: PullStats = { delivered: 0, applied: 0 };
     const give = async (changes: RowChange[]) => {
@@ -113,7 +114,7 @@ export class Network {
         break;
       case "reorder": {
         // The next page arrives first, then this one.
-        const next = await this.read(src, page.last, limit);
+        const next = await this.read(src, dst, page.last, limit);
         await give(next.changes);
         await give(page.changes);
         this.cp.set(this.key(src, dst), next.last);
@@ -121,7 +122,7 @@ export class Network {
       }
       case "stale": {
         // An old page arrives late (a retry of something delivered long ago), without moving the checkpoint.
-        const old = await this.read(src, Math.floor(since / 2), limit);
+        const old = await this.read(src, dst, Math.floor(since / 2), limit);
         await give(old.changes);
         return stats;
       }
@@ -138,7 +139,7 @@ export class Network {
     const total: PullStats = { delivered: 0, applied: 0 };
     for (;;) {
       const since = this.checkpoint(src, dst);
-      const page = await this.read(src, since, limit);
+      const page = await this.read(src, dst, since, limit);
       if (page.changes.length) {
         const r = await this.deliver(src, dst, page.changes);
         total.delivered += page.changes.length;

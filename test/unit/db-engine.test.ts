@@ -298,6 +298,38 @@ describe("topology and delivery", () => {
     expect(parked(b)).toEqual([]);
   });
 
+
+  it("a row is not sent back to the site it came from unchanged, but goes on to others, and back once it changes", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (2, 1678, 'Citrus Circuits')");
+    await net.capture(0);
+    await net.pullAll(0, 1);
+    const teamsIn = (page: Awaited<ReturnType<typeof readChanges>>) => page.changes.filter((ch) => ch.t === "teams");
+    const forA = await readChanges(b.sql, b.ctx, 0, 100, a.site);
+    expect(teamsIn(forA)).toEqual([]);
+    expect(forA.last, "the checkpoint still moves past the rows A holds").toBeGreaterThan(0);
+    expect(teamsIn(await readChanges(b.sql, b.ctx, 0, 100, c.site))).toHaveLength(2);
+
+    // B edits one row: that row is B's state now, and A hears of it.
+    run(b.db, "UPDATE teams SET name = 'The Cheesy Poofs' WHERE id = 1");
+    await net.capture(1);
+    expect(teamsIn(await readChanges(b.sql, b.ctx, 0, 100, a.site)).map((ch) => ch.s.vals.name)).toEqual(["The Cheesy Poofs"]);
+
+    // A merge of concurrent edits differs from what either side sent: it goes back to both.
+    await sleep(2);
+    run(a.db, "UPDATE teams SET number = 2540 WHERE id = 2");
+    run(c.db, "INSERT INTO settings (key, value) VALUES ('c', 'here')");
+    await net.capture(0);
+    run(b.db, "UPDATE teams SET name = 'Citrus' WHERE id = 2");
+    await net.capture(1);
+    await net.pullAll(0, 1);
+    const merged = teamsIn(await readChanges(b.sql, b.ctx, 0, 100, a.site)).find((ch) => ch.s.vals.name === "Citrus");
+    expect(merged?.s.vals.number).toBe(2540);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, "SELECT id, number, name FROM teams ORDER BY id")).toEqual([[1n, 254n, "The Cheesy Poofs"], [2n, 2540n, "Citrus"]]);
+  });
   it("a page served while the app's latest write is not captured yet does not spread empty values (row moved)", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];

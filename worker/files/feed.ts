@@ -31,7 +31,7 @@ function toWire(e: FeedEntry): FileEntry {
 export const fileFeed: Feed<FeedEntry> = {
   checkpoints: { pushed: "filesPushedSeq", pulled: "filesPulledSeq", remote: "filesRemoteSeq" },
   page: FILE_PAGE,
-  async read(s, since, limit) {
+  async read(s, _peer, since, limit) {
     const page = await readFileChanges(s, since, limit);
     return { items: page.files, last: page.last, more: page.more };
   },

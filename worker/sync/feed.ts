@@ -24,8 +24,8 @@ export interface FeedPage<T> {
 export interface Feed<T> {
   /** The peer columns holding this feed's checkpoints. */
   checkpoints: { pushed: "pushedSeq" | "filesPushedSeq"; pulled: "pulledSeq" | "filesPulledSeq"; remote: "remoteSeq" | "filesRemoteSeq" };
-  /** Our entries after `since`, in sequence order. */
-  read(s: Services, since: number, limit: number): Promise<{ items: T[]; last: number; more: boolean }>;
+  /** Our entries after `since`, in sequence order, for the peer (which may need fewer than all). */
+  read(s: Services, peer: Peer, since: number, limit: number): Promise<{ items: T[]; last: number; more: boolean }>;
   /** Delivers entries to the peer (its apply endpoint); throws when the peer refuses. */
   send(s: Services, peer: Peer, items: T[]): Promise<void>;
   /** The peer's entries after `since`. */
@@ -65,9 +65,10 @@ export async function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promi
   let since = peer[feed.checkpoints.pushed];
   let sent = 0;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const batch = await feed.read(s, since, feed.page);
-    if (batch.items.length === 0) break;
-    await feed.send(s, peer, batch.items);
+    const batch = await feed.read(s, peer, since, feed.page);
+    if (batch.last <= since) break;
+    // A page can be empty and still move the checkpoint: the peer already holds all of it.
+    if (batch.items.length) await feed.send(s, peer, batch.items);
     since = batch.last;
     sent += batch.items.length;
     await s.db.update(peers).set({ [feed.checkpoints.pushed]: sql`max(${col}, ${since})` }).where(eq(peers.id, peer.id));

@@ -23,20 +23,20 @@ export async function listPeers(s: Services): Promise<Peer[]> {
 const rowFeed: Feed<RowChange> = {
   checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
   page: 1000,
-  async read(s, since, limit) {
-    const batch = await readChanges(s.appDb, s.engine, since, limit);
+  async read(s, peer, since, limit) {
+    const batch = await readChanges(s.appDb, s.engine, since, limit, peer.remoteSite);
     return { items: batch.changes, last: batch.last, more: batch.more };
   },
   async send(s, peer, items) {
     const body: ChangeBatch = { from: s.siteId, changes: items };
     ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body)));
   },
-  async fetch(_s, peer, since, limit) {
-    const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${limit}`));
+  async fetch(s, peer, since, limit) {
+    const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${limit}&for=${s.siteId}`));
     return { site: body.site, items: body.changes, last: body.last, head: body.head, more: body.more };
   },
-  async apply(s, _from, items) {
-    return (await applyRemote(s.appDb, s.engine, items)).applied;
+  async apply(s, from, items) {
+    return (await applyRemote(s.appDb, s.engine, from, items)).applied;
   },
 };
 
