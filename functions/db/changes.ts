@@ -1,6 +1,6 @@
 /** Reads "changes after sequence N": full row states, so that any peer can merge them in any order. */
 import { addTo } from "../util/multimap.js";
-import type { RowChange } from "../wire/database.js";
+import { PAGE_VALUE_BYTES, type RowChange } from "../wire/database.js";
 import { readLocalValues } from "./local-values.js";
 import type { SqlExec } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
@@ -11,7 +11,8 @@ import type { Val } from "./values.js";
 /**
  * A page of changes after `since`, and the newest sequence (`head`: how far behind the reader
  * is). Rows whose state came from `reader` unchanged are skipped (it holds them already), but
- * `last` still moves past them, so a page may be empty while `more` is true.
+ * `last` still moves past them, so a page may be empty while `more` is true. A page ends early
+ * once its values pass PAGE_VALUE_BYTES (rows of photos), so it always fits in one request.
  */
 export async function changesSince(
   tx: SqlExec,
@@ -29,12 +30,30 @@ export async function changesSince(
   const head = Number(headRows?.[0]?.[0] ?? 0);
   const states = await statesOf(tx, schema, rows);
   const changes: RowChange[] = [];
-  rows.forEach((v, i) => {
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const state = states[i];
     // A live row missing from its table was moved or deleted by a write not captured yet; the
     // capture gives it a new sequence, so it is sent then, with its values, instead of empty now.
-    if (states[i] !== null) changes.push({ t: v.tbl, g: v.gid, s: states[i]! });
-  });
+    if (state === null || state === undefined) continue;
+    if (changes.length && bytes + valueBytes(state) > PAGE_VALUE_BYTES) {
+      return { changes, last: rows[i - 1]!.seq, more: true, head };
+    }
+    bytes += valueBytes(state);
+    changes.push({ t: rows[i]!.tbl, g: rows[i]!.gid, s: state });
+  }
   return { changes, last: scanned.length ? scanned[scanned.length - 1]!.seq : since, more: scanned.length === limit, head };
+}
+
+/** About how many bytes a state's values take on the wire. */
+function valueBytes(s: RowState): number {
+  let n = 0;
+  for (const v of Object.values(s.vals)) {
+    if (typeof v === "string") n += v.length;
+    else if (v !== null && typeof v === "object" && "b" in v) n += v.b.length;
+    else n += 16;
+  }
+  return n;
 }
 
 /** States of version rows: the table's values for materialized live rows, x for the rest. */

@@ -4,6 +4,10 @@ import { SiteIdSchema } from "../clock/hlc.js";
 import { RowStateSchema } from "../db/row-state.js";
 
 export const MAX_CHANGES_PER_BATCH = 5000;
+/** The largest change batch a site accepts, in bytes of JSON. */
+export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** A page of changes stops growing past this many bytes of values (blobs count as base64), well under MAX_BATCH_BYTES. */
+export const PAGE_VALUE_BYTES = 16 * 1024 * 1024;
 
 export const RowChangeSchema = z.object({
   /** Table name. */

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { captureLocal, readChanges } from "../../functions/db/engine.js";
+import { MAX_BATCH_BYTES } from "../../functions/wire/database.js";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
 import { Network, SCHEMA, newReplica, siteId, type Db, type Replica } from "../property/model.js";
 
@@ -556,6 +557,23 @@ describe("constraints never block the stream", () => {
 
 describe("values", () => {
   const VALS = "CREATE TABLE vals (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n NUMERIC, a)";
+
+  it("a page of big blobs stops at the byte budget, so every batch fits in one request, and all still arrives", async () => {
+    const { reps, net } = await mesh(2, { ddl: [VALS] });
+    const [a, b] = reps as [Replica, Replica];
+    const photo = Buffer.alloc(1024 * 1024, 7);
+    for (let i = 1; i <= 30; i++) run(a.db, "INSERT INTO vals (id, b) VALUES (?, ?)", i, photo);
+    await net.capture(0);
+    const page = await readChanges(a.sql, a.ctx, 0, 1000);
+    expect(page.more).toBe(true);
+    expect(page.changes.length).toBeGreaterThan(0);
+    expect(page.changes.length).toBeLessThan(30);
+    expect(JSON.stringify(page.changes).length).toBeLessThan(MAX_BATCH_BYTES);
+    const next = await readChanges(a.sql, a.ctx, page.last, 1000);
+    expect(next.changes[0]?.g, "the next page starts right after the last row sent").not.toBe(page.changes.at(-1)?.g);
+    await converged(net);
+    expect(rows(b.db, "SELECT count(*), sum(length(b)) FROM vals")).toEqual([[30n, 30n * 1024n * 1024n]]);
+  });
 
   it("64-bit integers, reals that look integral, unicode text and blobs round-trip exactly", async () => {
     const { reps, net } = await mesh(2, { ddl: [VALS] });

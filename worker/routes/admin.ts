@@ -9,7 +9,8 @@ import { fail } from "../errors.js";
 import { services, type Services } from "../services.js";
 import { peers, settings } from "../state/schema.js";
 import { logEvent } from "../sync/events.js";
-import { listPeers, type Peer } from "../sync/peers.js";
+import { listPeers, syncPeer, type Peer } from "../sync/peers.js";
+import { background } from "../background.js";
 import { hashPassword } from "../password.js";
 import { jsonBody } from "../validate.js";
 import { parkedCount } from "../sync/parked.js";
@@ -69,8 +70,10 @@ export function adminRoutes(): Hono<AppEnv> {
       const id = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
       await s.db.insert(peers).values({ id, url: body.url, name: body.name ?? null, addedAt: Date.now() });
       await logEvent(s, "info", "peer", `added peer ${body.name ?? body.url} (${body.url})`);
-      const row = await s.db.select().from(peers).where(eq(peers.id, id)).get();
-      return c.json({ peer: peerView(row!, Date.now()) }, 201);
+      const row = (await s.db.select().from(peers).where(eq(peers.id, id)).get())!;
+      // A new peer starts syncing now (initial sync), not at the next tick.
+      background(c, syncPeer(s, row, { push: true, pull: true }));
+      return c.json({ peer: peerView(row, Date.now()) }, 201);
     })
     .delete("/peers/:id", async (c) => {
       const s = await services(c.env);

@@ -1,7 +1,7 @@
 /** /api/sync/database/*: capture (agent), changes (peers pull), apply (peers push). */
 import { Hono } from "hono";
 import { applyRemote, captureLocal, readChanges } from "../../functions/db/engine.js";
-import { ChangeBatchSchema, ChangesQuerySchema, type ChangesPage } from "../../functions/wire/database.js";
+import { ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ChangesPage } from "../../functions/wire/database.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
@@ -9,9 +9,6 @@ import { fail } from "../errors.js";
 import { services } from "../services.js";
 import { pushAll } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
-
-/** A full batch of 5,000 rows with photos fits; anything larger is refused before parsing. */
-const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 
 export function databaseRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>()

@@ -59,20 +59,34 @@ export function postJson(body: unknown): RequestInit {
   return { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
 }
 
+/**
+ * Starts the next page's read while the current page is handled, so the two sides work at the
+ * same time (the reader reads while the writer writes). A read that nobody collects (the
+ * handler failed) must not surface as an unhandled rejection.
+ */
+function ahead<P>(read: () => Promise<P>): Promise<P> {
+  const p = read();
+  p.catch(() => undefined);
+  return p;
+}
+
 /** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
 export async function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
   const col = peers[feed.checkpoints.pushed];
   let since = peer[feed.checkpoints.pushed];
   let sent = 0;
+  let next = ahead(() => feed.read(s, peer, since, feed.page));
   for (let page = 0; page < MAX_PAGES; page++) {
-    const batch = await feed.read(s, peer, since, feed.page);
+    const batch = await next;
     if (batch.last <= since) break;
+    const more = batch.more && page + 1 < MAX_PAGES;
+    if (more) next = ahead(() => feed.read(s, peer, batch.last, feed.page));
     // A page can be empty and still move the checkpoint: the peer already holds all of it.
     if (batch.items.length) await feed.send(s, peer, batch.items);
     since = batch.last;
     sent += batch.items.length;
     await s.db.update(peers).set({ [feed.checkpoints.pushed]: sql`max(${col}, ${since})` }).where(eq(peers.id, peer.id));
-    if (!batch.more) break;
+    if (!more) break;
   }
   return sent;
 }
@@ -82,16 +96,19 @@ export async function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promi
   const col = peers[feed.checkpoints.pulled];
   let since = peer[feed.checkpoints.pulled];
   let applied = 0;
+  let next = ahead(() => feed.fetch(s, peer, since, feed.page));
   for (let page = 0; page < MAX_PAGES; page++) {
-    const body = await feed.fetch(s, peer, since, feed.page);
+    const body = await next;
     if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
+    const more = body.more && page + 1 < MAX_PAGES;
+    if (more) next = ahead(() => feed.fetch(s, peer, body.last, feed.page));
     if (body.items.length) applied += await feed.apply(s, body.site, body.items);
     since = body.last;
     await s.db
       .update(peers)
       .set({ [feed.checkpoints.pulled]: sql`max(${col}, ${since})`, [feed.checkpoints.remote]: body.head, remoteSite: body.site })
       .where(eq(peers.id, peer.id));
-    if (!body.more) break;
+    if (!more) break;
   }
   return applied;
 }

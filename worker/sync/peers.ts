@@ -22,7 +22,7 @@ export async function listPeers(s: Services): Promise<Peer[]> {
 /** Database rows as a replication feed (worker/sync/feed.ts); files are the other feed. */
 const rowFeed: Feed<RowChange> = {
   checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
-  page: 1000,
+  page: 2000,
   async read(s, peer, since, limit) {
     const batch = await readChanges(s.appDb, s.engine, since, limit, peer.remoteSite);
     return { items: batch.changes, last: batch.last, more: batch.more };
