@@ -30,10 +30,11 @@ export class Ticker {
     this.timers = opts.timers ?? realTimers;
   }
 
+  /** Starts ticking with one tick right away: a site that was away catches up before anything else. */
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.schedule(this.opts.intervalMs);
+    this.schedule(0);
   }
 
   /** One tick now (waits for one in flight instead of overlapping). True on success. */

@@ -14,7 +14,7 @@ import { int, query, textOrNull, type Arg, type Row, type SqlExec, type Stmt } f
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeTypedList, encodeVal, valKey, type SqlValue, type Val } from "./values.js";
 import { colStamp, isAlive, normalize } from "./row-state.js";
-import { parseVersionRow, upsertVersionStmt, versionKey, versionLookupStmts, versionRowsByLk, type VersionRow } from "./version-rows.js";
+import { parseVersionRow, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByLk, type VersionRow } from "./version-rows.js";
 
 interface LogEntry {
   id: number;
@@ -27,22 +27,29 @@ interface LogEntry {
   vals: string | null;
 }
 
-const PAGE = 2000;
-/** Pages per transaction, so one capture never holds the write lock for long; the rest waits for the next. */
-const MAX_PAGES = 50;
+/** Log entries per page: small enough that one page holds the app's write lock only briefly. */
+export const CAPTURE_PAGE = 1000;
+/** The most pages one transaction captures (an apply must capture all pending writes first). */
+const MAX_PAGES = 100;
 
-/** Captures up to `maxPages` pages of the log. Returns how many log entries were processed. */
-export const LOG_PAGE_SQL = `SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ${PAGE}`;
+export const LOG_PAGE_SQL = `SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ${CAPTURE_PAGE}`;
 
 /**
- * Captures up to `maxPages` pages of the log. Returns how many log entries were processed.
- * `firstPage` is the result of LOG_PAGE_SQL when the caller already read it in its own batch.
- * Each page's writes, the log trim and the counters go in one batch.
+ * Captures up to `pages` pages of the log. Returns how many log entries were processed, and
+ * whether the log may hold more. `firstPage` is the result of LOG_PAGE_SQL when the caller
+ * already read it in its own batch. Each page's writes, the log trim and the counters go in one batch.
  */
-export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, opts: { staleCols?: Map<string, string[]>; firstPage?: Row[] } = {}): Promise<number> {
+export async function capture(
+  tx: SqlExec,
+  ctx: EngineContext,
+  schema: Schema,
+  meta: Meta,
+  opts: { staleCols?: Map<string, string[]>; firstPage?: Row[]; pages?: number } = {},
+): Promise<{ captured: number; more: boolean }> {
   let total = 0;
   let rows = opts.firstPage;
-  for (let page = 0; page < MAX_PAGES; page++) {
+  const pages = Math.min(opts.pages ?? MAX_PAGES, MAX_PAGES);
+  for (let page = 0; page < pages; page++) {
     rows ??= await query(tx, LOG_PAGE_SQL);
     if (rows.length === 0) break;
     const entries: LogEntry[] = rows.map((r) => ({
@@ -58,10 +65,10 @@ export async function capture(tx: SqlExec, ctx: EngineContext, schema: Schema, m
     const writes = await capturePage(tx, ctx, schema, meta, entries, opts.staleCols ?? new Map());
     await tx.batch([...writes, { sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }, ...writeMetaStmts(meta)]);
     total += entries.length;
-    if (rows.length < PAGE) break;
+    if (rows.length < CAPTURE_PAGE) return { captured: total, more: false };
     rows = undefined;
   }
-  return total;
+  return { captured: total, more: rows === undefined && total > 0 };
 }
 
 /** The identity key a log entry's local key stands for: the rowid, or the pk gid. */
@@ -183,15 +190,13 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
 
   await keepTombValues(tx, schema, tombs);
   await refreshParked(tx, schema, parkedEdits);
-  const stmts: Stmt[] = [];
   for (const v of touched.values()) {
     v.seq = ++meta.seq;
     v.src = null;
     const n = normalize({ ins: v.ins, clk: v.clk, del: v.del, vals: Object.fromEntries(schemaCols(schema, v.tbl).concat(Object.keys(v.x)).map((c) => [c, null])) });
     v.clk = n.clk;
-    stmts.push(upsertVersionStmt(v));
   }
-  return stmts;
+  return upsertVersionsStmts([...touched.values()]);
 }
 
 function schemaCols(schema: Schema, tbl: string): string[] {

@@ -22,10 +22,31 @@ export interface CaptureResult {
   seq: number;
 }
 
-/** Captures writes made by any process since the last call. */
+/**
+ * Transactions one capture call may take: 1,000 pages of 1,000 writes. What is left (an app
+ * that writes faster than that, forever) waits for the next call.
+ */
+const MAX_CAPTURE_STEPS = 1000;
+
+/**
+ * Captures writes made by any process since the last call, one page per transaction: the app
+ * shares this database's write lock, and a long capture must not stall its writes.
+ */
 export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
+  let captured = 0;
+  let seq = 0;
+  for (let step = 0; step < MAX_CAPTURE_STEPS; step++) {
+    const r = await captureStep(db, ctx);
+    captured += r.captured;
+    seq = r.seq;
+    if (!r.more) break;
+  }
+  return { captured, seq };
+}
+
+async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult & { more: boolean }> {
   return db.write(async (tx) => {
-    const { schema, meta, captured, changed, parked } = await ensureCapture(tx, ctx);
+    const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, { pages: 1 });
     const before = meta.seq;
     // A local write may have made room for a parked row (freed a UNIQUE value, created a parent).
     const retryParked = parked && (captured > 0 || changed.length > 0);
@@ -34,23 +55,32 @@ export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<Captu
       await tx.batch([UNMUTE]);
     }
     if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
-    return { captured, seq: meta.seq };
+    return { captured, seq: meta.seq, more };
   });
 }
 
 /**
- * Merges row states received from site `from`; local writes not yet captured are captured
- * first, in the same transaction.
+ * Merges row states received from site `from`. Local writes not captured yet are captured
+ * first, in the same transaction, so a received change always meets the newest local write;
+ * a long backlog of them is captured a page per transaction before (the app's writes wait for
+ * one page at most), and the apply runs once what is left fits in one page.
  */
 export async function applyRemote(db: SqlDb, ctx: EngineContext, from: string, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
-  return db.write(async (tx) => {
-    const { schema, meta, captured, changed, parked } = await ensureCapture(tx, ctx);
-    // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
-    const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
-    const result = await applyChanges(tx, ctx, schema, meta, { from, changes }, { parked: retryParked, tables: changed }, [MUTE]);
-    await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
-    return { ...result, captured, seq: meta.seq };
-  });
+  let drained = 0;
+  for (let step = 0; ; step++) {
+    const last = step + 1 >= MAX_CAPTURE_STEPS;
+    const result = await db.write(async (tx) => {
+      const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, last ? {} : { pages: 1 });
+      if (more && !last) return { captured };
+      // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
+      const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
+      const applied = await applyChanges(tx, ctx, schema, meta, { from, changes }, { parked: retryParked, tables: changed }, [MUTE]);
+      await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
+      return { ...applied, captured, seq: meta.seq };
+    });
+    drained += result.captured;
+    if ("seq" in result) return { ...result, captured: drained };
+  }
 }
 
 /** Changes after `since`, for site `reader` when known: rows it sent us unchanged are left out. */

@@ -105,6 +105,8 @@ export interface CaptureState {
   meta: Meta;
   /** Log entries captured now. */
   captured: number;
+  /** The log may hold more (the page bound was reached). */
+  more: boolean;
   /** Tables whose shape changed. */
   changed: string[];
   /** Whether any row is parked (waiting for a parent, a table, or a constraint to allow it). */
@@ -120,15 +122,15 @@ const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NO
  * row written just before an ALTER keeps one identity. Returns the tables whose shape changed
  * (new tables, new columns, rebuilt tables): values parked for them may now have a home.
  */
-export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<CaptureState> {
+export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pages?: number } = {}): Promise<CaptureState> {
   const cached = ctx.cache.captured;
   if (cached) {
     // The common case in one round trip: schema unchanged, counters, parked rows, first page of the log.
     const [ver, metaRows, parked, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }]);
     if (int(ver?.[0]?.[0]) === cached.version) {
       const meta = parseMeta(metaRows?.[0] ?? []);
-      const captured = await capture(tx, ctx, cached, meta, { firstPage: log ?? [] });
-      return { schema: cached, meta, captured, changed: [], parked: int(parked?.[0]?.[0]) === 1 };
+      const { captured, more } = await capture(tx, ctx, cached, meta, { firstPage: log ?? [], pages: opts.pages });
+      return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1 };
     }
   }
   await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));
@@ -140,7 +142,8 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<Ca
     { sql: "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '\\_scoutsync\\_%' ESCAPE '\\'" },
   ]);
   const sigs = new Map((sigRows ?? []).map((r) => [String(r[0]).slice(4), String(r[1])]));
-  const captured = await capture(tx, ctx, schema, meta, { staleCols: addedColumns(schema, sigs) });
+  // With the schema changed, the whole log is captured under the new reflection before triggers change.
+  const { captured, more } = await capture(tx, ctx, schema, meta, { staleCols: addedColumns(schema, sigs) });
   const triggers = new Set((triggerRows ?? []).map((r) => `${String(r[1])}\u0000${String(r[0])}`));
   const changed: string[] = [];
   for (const t of schema.order) {
@@ -161,7 +164,7 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext): Promise<Ca
   schema.version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
   ctx.cache.captured = schema;
   ctx.cache.schema = schema;
-  return { schema, meta, captured, changed, parked: int((await query(tx, PARKED_SQL))[0]?.[0]) === 1 };
+  return { schema, meta, captured, more, changed, parked: int((await query(tx, PARKED_SQL))[0]?.[0]) === 1 };
 }
 
 /** Bookkeeping tables made by an earlier scoutsync gain the columns added since. */
