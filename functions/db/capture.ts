@@ -5,6 +5,7 @@
  * change is always merged against the newest local write.
  */
 import { stamp, tick, type Stamp } from "../clock/hlc.js";
+import { addTo } from "../util/multimap.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
 import { pkGid, rowGid } from "./identity.js";
@@ -231,17 +232,27 @@ async function addedColumnsWritten(tx: SqlExec, schema: Schema, entries: LogEntr
 
 /** A deleted row's last values stay with its tombstone, with foreign keys as row references. */
 async function keepTombValues(tx: SqlExec, schema: Schema, tombs: { v: VersionRow; t: TableInfo }[]): Promise<void> {
+  const wanted: { v: VersionRow; col: string; parent: string; key: bigint }[] = [];
   for (const { v, t } of tombs) {
     const refs = schema.refs.get(t.name);
     // Re-inserted later in the same page: its values are in the table again.
     if (!refs?.size || isAlive({ ins: v.ins, clk: v.clk, del: v.del, vals: {} })) continue;
     for (const [col, parent] of refs) {
       const raw = v.x[col];
-      if (typeof raw !== "number" && !(raw !== null && typeof raw === "object" && "i" in raw)) continue;
-      const key = typeof raw === "number" ? BigInt(raw) : BigInt((raw as { i: string }).i);
-      const [p] = await versionRowsByLk(tx, parent, [key]);
-      if (p) v.x[col] = { r: p.gid, t: parent };
+      if (typeof raw === "number") wanted.push({ v, col, parent, key: BigInt(raw) });
+      else if (raw !== null && typeof raw === "object" && "i" in raw) wanted.push({ v, col, parent, key: BigInt(raw.i) });
     }
+  }
+  // One lookup per parent table for the whole page, not one round trip per deleted row.
+  const keys = new Map<string, bigint[]>();
+  for (const w of wanted) addTo(keys, w.parent, w.key);
+  const gids = new Map<string, string>();
+  for (const [parent, list] of keys) {
+    for (const p of await versionRowsByLk(tx, parent, list)) gids.set(versionKey(parent, String(p.lk)), p.gid);
+  }
+  for (const w of wanted) {
+    const gid = gids.get(versionKey(w.parent, String(w.key)));
+    if (gid) w.v.x[w.col] = { r: gid, t: w.parent };
   }
 }
 
