@@ -24,8 +24,8 @@ import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, upsertVersio
 
 interface Planned {
   ch: RowChange;
-  /** The sending peer, when the merged state is exactly what it sent (it need not hear it back). */
-  src: string | null;
+  /** Who holds the merged state already: the sender and the sites it also delivers to, when the state is exactly what it sent. */
+  held: { src: string | null; also: string[] };
   merged: RowState;
   ev: VersionRow | undefined;
   /** The row's values in its table, when it is physically there. */
@@ -41,11 +41,14 @@ interface Group {
   bulk?: { table: string; cols: string[]; args: Arg[]; version: VersionRow };
 }
 
+const NOBODY = { src: null, also: [] };
+
 /** Rows parked earlier are retried this many at a time, when something arrived that may unblock them. */
 const PARKED_RETRY = 100;
 
 /**
- * Applies a batch inside the caller's write transaction. `from` is the sending peer's site id.
+ * Applies a batch inside the caller's write transaction. `from` is the sending peer's site id,
+ * `also` the other sites it delivers the same batch to.
  * `retry` adds rows whose values had no home before (parked rows; rows of tables that just
  * changed shape) to be placed again. `prelude` runs first, in the same round trip as the reads.
  */
@@ -54,7 +57,7 @@ export async function applyChanges(
   ctx: EngineContext,
   schema: Schema,
   meta: Meta,
-  incoming: { from: string | null; changes: RowChange[] },
+  incoming: { from: string | null; also: string[]; changes: RowChange[] },
   retry: { parked: boolean; tables: string[] },
   prelude: Stmt[] = [],
 ): Promise<ApplyResult> {
@@ -103,8 +106,8 @@ export async function applyChanges(
       continue;
     }
     const adopted = received.has(key) && (merged === ch.s || mergedKey === stateKey(ch.s));
-    const src = same ? (ev?.src ?? null) : adopted ? incoming.from : null;
-    planned.push({ ch, src, merged, ev, vals, changed: !same });
+    const held = same ? { src: ev?.src ?? null, also: ev?.also ?? [] } : adopted ? { src: incoming.from, also: incoming.also.filter((x) => x !== ctx.site) } : NOBODY;
+    planned.push({ ch, held, merged, ev, vals, changed: !same });
   }
 
   await keepReferencedParents(tx, ctx, schema, meta, planned);
@@ -138,7 +141,7 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
     meta.hlc = tick(meta.hlc, ctx.now());
     p.merged = revivedState(p.merged, stamp(meta.hlc, ctx.site));
     p.changed = true;
-    p.src = null;
+    p.held = NOBODY;
   };
   const byKey = new Map(planned.map((p) => [versionKey(p.ch.t, p.ch.g), p]));
   const dyingLks = new Set(planned.filter((p) => !isAlive(p.merged) && p.ev?.lk != null).map((p) => versionKey(p.ch.t, String(p.ev!.lk))));
@@ -167,7 +170,7 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
     for (const ev of await versionRowsByGid(tx, tbl, gids)) {
       const state = stateOf(ev, null);
       if (isAlive(state)) continue;
-      const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, src: null, merged: state, ev, vals: undefined, changed: true };
+      const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, held: NOBODY, merged: state, ev, vals: undefined, changed: true };
       revive(p);
       planned.push(p);
     }
@@ -274,7 +277,7 @@ function planRow(
   // Peers re-read a row only when its replicated state changed, not when it merely found (or
   // failed again to find) a place here: otherwise two sites that both park a row would bounce it forever.
   const seq = p.changed || !ev ? ++meta.seq : ev.seq;
-  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null, src: p.src };
+  const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null, ...p.held };
   const parkAs = (reason: string): Stmt[] => [upsertVersionStmt({ ...v, x: merged.vals, why: reason })];
   const group = (stmts: Stmt[]): { group: Group; parkedAlready: boolean } => ({ group: { stmts, park: parkAs }, parkedAlready: false });
   const parked = (reason: string): { group: Group; parkedAlready: boolean } => ({ group: { stmts: parkAs(reason), park: parkAs }, parkedAlready: true });

@@ -128,12 +128,12 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
         x[col] = val;
         clk[col] = colStamp({ ins: existing.ins, clk: existing.clk, del: existing.del, vals: existing.x }, col) ?? existing.ins;
       }
-      Object.assign(existing, { ins: at, clk, x, why: null, lk, src: null });
+      Object.assign(existing, { ins: at, clk, x, why: null, lk });
       return existing;
     }
     let gid = t.identity.kind === "rowid" ? rowGid(ctx.site, lk as bigint) : (lk as string);
     if (byGid.has(versionKey(t.name, gid))) gid = rowGid(ctx.site, lk as bigint, at.slice(0, 16));
-    const v: VersionRow = { tbl: t.name, gid, lk, seq: 0, ins: at, clk: {}, del: null, x: {}, why: null, src: null };
+    const v: VersionRow = { tbl: t.name, gid, lk, seq: 0, ins: at, clk: {}, del: null, x: {}, why: null, src: null, also: [] };
     index(v);
     return v;
   };
@@ -194,6 +194,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
   for (const v of touched.values()) {
     v.seq = ++meta.seq;
     v.src = null;
+    v.also = [];
     const n = normalize({ ins: v.ins, clk: v.clk, del: v.del, vals: Object.fromEntries(schemaCols(schema, v.tbl).concat(Object.keys(v.x)).map((c) => [c, null])) });
     v.clk = n.clk;
   }

@@ -10,7 +10,8 @@ import type { Val } from "./values.js";
 
 /**
  * A page of changes after `since`, and the newest sequence (`head`: how far behind the reader
- * is). Rows whose state came from `reader` unchanged are skipped (it holds them already), but
+ * is). Rows whose state came from `reader` unchanged are skipped (it holds them already), and
+ * with `hints`, rows another site said it delivers to `reader` as well; but
  * `last` still moves past them, so a page may be empty while `more` is true. A page ends early
  * once its values pass PAGE_VALUE_BYTES (rows of photos), so it always fits in one request.
  */
@@ -19,14 +20,14 @@ export async function changesSince(
   schema: Schema,
   since: number,
   limit: number,
-  reader: string | null,
+  reader: { site: string; hints: boolean } | null,
 ): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
   const [page, headRows] = await tx.batch([
     { sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit] },
     { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
   ]);
   const scanned = (page ?? []).map(parseVersionRow);
-  const rows = reader === null ? scanned : scanned.filter((v) => v.src !== reader);
+  const rows = reader === null ? scanned : scanned.filter((v) => v.src !== reader.site && !(reader.hints && v.also.includes(reader.site)));
   const head = Number(headRows?.[0]?.[0] ?? 0);
   const states = await statesOf(tx, schema, rows);
   const changes: RowChange[] = [];

@@ -51,7 +51,7 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
     // A local write may have made room for a parked row (freed a UNIQUE value, created a parent).
     const retryParked = parked && (captured > 0 || changed.length > 0);
     if (changed.length || retryParked) {
-      await applyChanges(tx, ctx, schema, meta, { from: null, changes: [] }, { parked: retryParked, tables: changed }, [MUTE]);
+      await applyChanges(tx, ctx, schema, meta, { from: null, also: [], changes: [] }, { parked: retryParked, tables: changed }, [MUTE]);
       await tx.batch([UNMUTE]);
     }
     if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
@@ -60,12 +60,12 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
 }
 
 /**
- * Merges row states received from site `from`. Local writes not captured yet are captured
+ * Merges row states received from site `from` (which delivers them to `also` too). Local writes not captured yet are captured
  * first, in the same transaction, so a received change always meets the newest local write;
  * a long backlog of them is captured a page per transaction before (the app's writes wait for
  * one page at most), and the apply runs once what is left fits in one page.
  */
-export async function applyRemote(db: SqlDb, ctx: EngineContext, from: string, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
+export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from: string; also?: string[] }, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
   let drained = 0;
   for (let step = 0; ; step++) {
     const last = step + 1 >= MAX_CAPTURE_STEPS;
@@ -74,7 +74,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, from: string, c
       if (more && !last) return { captured };
       // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
       const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
-      const applied = await applyChanges(tx, ctx, schema, meta, { from, changes }, { parked: retryParked, tables: changed }, [MUTE]);
+      const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, [MUTE]);
       await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
       return { ...applied, captured, seq: meta.seq };
     });
@@ -83,8 +83,11 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, from: string, c
   }
 }
 
-/** Changes after `since`, for site `reader` when known: rows it sent us unchanged are left out. */
-export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: string | null = null) {
+/**
+ * Changes after `since`, for site `reader` when known: rows it sent us unchanged are left out,
+ * and with `hints` (pushes), rows another site said it delivers to `reader` too.
+ */
+export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: { site: string; hints: boolean } | null = null) {
   return db.read(async (tx) => {
     const [installed, version] = await tx.batch([{ sql: CAPTURE_INSTALLED_SQL }, { sql: SCHEMA_VERSION_SQL }]);
     if (Number(installed?.[0]?.[0] ?? 0) !== 2) return { changes: [], last: since, more: false, head: 0 };

@@ -170,7 +170,8 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
 /** Bookkeeping tables made by an earlier scoutsync gain the columns added since. */
 async function upgradeBookkeeping(tx: SqlExec): Promise<void> {
   const cols = new Set((await query(tx, "SELECT name FROM pragma_table_info('_scoutsync_rows')")).map((r) => String(r[0])));
-  if (!cols.has("src")) await tx.batch([{ sql: "ALTER TABLE _scoutsync_rows ADD COLUMN src TEXT" }]);
+  const added = ["src", "also"].filter((c) => !cols.has(c));
+  if (added.length) await tx.batch(added.map((c) => ({ sql: `ALTER TABLE _scoutsync_rows ADD COLUMN ${c} TEXT` })));
 }
 
 /** Rows that were in a table before its capture triggers: they become this site's rows now. */

@@ -25,9 +25,14 @@ export interface VersionRow {
    * written here). That peer already holds it, so it is not sent back: no echo of every change.
    */
   src: string | null;
+  /**
+   * Other sites the sender said it delivers this same state to (its own peers). Pushes skip
+   * them too; pulls (the anti-entropy that heals a sender that died halfway) do not.
+   */
+  also: string[];
 }
 
-export const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why, src";
+export const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why, src, also";
 
 export function parseVersionRow(r: Row): VersionRow {
   const lk = r[2];
@@ -42,6 +47,7 @@ export function parseVersionRow(r: Row): VersionRow {
     x: parseJson(r[7]) as Record<string, Val>,
     why: textOrNull(r[8]),
     src: textOrNull(r[9]),
+    also: textOrNull(r[10])?.split(",") ?? [],
   };
 }
 
@@ -56,14 +62,14 @@ function jsonOrNull(o: Record<string, unknown>): string | null {
 function versionArgs(v: VersionRow, withLk: boolean): Arg[] {
   const args: Arg[] = [v.tbl, v.gid];
   if (withLk) args.push(v.lk);
-  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why, v.src);
+  args.push(v.seq, v.ins, jsonOrNull(v.clk), v.del, jsonOrNull(v.x), v.why, v.src, v.also.length ? v.also.join(",") : null);
   return args;
 }
 
 /** Writes a version row; `lkSql` replaces the local key with an SQL expression (last_insert_rowid()). */
 export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
   return {
-    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?, ?)`,
+    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?, ?, ?)`,
     args: versionArgs(v, !lkSql),
   };
 }
@@ -71,7 +77,7 @@ export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
 /** Writes many version rows in few statements (bulk apply). */
 export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
   return chunks(vs, 500).map((part) => ({
-    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
     args: part.flatMap((v) => versionArgs(v, true)),
   }));
 }

@@ -23,9 +23,10 @@ export const CAPTURE_DDL: string[] = [
   `CREATE TABLE IF NOT EXISTS ${MUTE_TABLE} (x)`,
   `CREATE TABLE IF NOT EXISTS _scoutsync_meta (k TEXT PRIMARY KEY, v)`,
   // One row per replicated row: identity (gid), local key (lk, null when not materialized),
-  // change sequence for peers, clocks, values that have no local home (x), and the peer this
-  // state came from unchanged (src).
-  `CREATE TABLE IF NOT EXISTS _scoutsync_rows (tbl TEXT NOT NULL, gid TEXT NOT NULL, lk, seq INTEGER NOT NULL, ins TEXT NOT NULL, clk TEXT, del TEXT, x TEXT, why TEXT, src TEXT, PRIMARY KEY (tbl, gid)) WITHOUT ROWID`,
+  // change sequence for peers, clocks, values that have no local home (x), and the sites known
+  // to hold this state already: the peer it came from unchanged (src), and those its sender
+  // also delivers it to (also, comma-separated site ids).
+  `CREATE TABLE IF NOT EXISTS _scoutsync_rows (tbl TEXT NOT NULL, gid TEXT NOT NULL, lk, seq INTEGER NOT NULL, ins TEXT NOT NULL, clk TEXT, del TEXT, x TEXT, why TEXT, src TEXT, also TEXT, PRIMARY KEY (tbl, gid)) WITHOUT ROWID`,
   `CREATE INDEX IF NOT EXISTS _scoutsync_rows_lk ON _scoutsync_rows (tbl, lk)`,
   `CREATE INDEX IF NOT EXISTS _scoutsync_rows_seq ON _scoutsync_rows (seq)`,
   `CREATE INDEX IF NOT EXISTS _scoutsync_rows_why ON _scoutsync_rows (why) WHERE why IS NOT NULL`,

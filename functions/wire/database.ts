@@ -20,6 +20,8 @@ export type RowChange = z.infer<typeof RowChangeSchema>;
 
 export const ChangeBatchSchema = z.object({
   from: SiteIdSchema,
+  /** The other sites the sender delivers this batch to (they need not hear it from the receiver). */
+  also: z.array(SiteIdSchema).max(4096).optional(),
   changes: z.array(RowChangeSchema).max(MAX_CHANGES_PER_BATCH, `at most ${MAX_CHANGES_PER_BATCH} changes per batch`),
 });
 export type ChangeBatch = z.infer<typeof ChangeBatchSchema>;

@@ -82,15 +82,24 @@ export class Network {
     return (await captureLocal(this.replicas[r]!.sql, this.replicas[r]!.ctx)).captured;
   }
 
-  /** src's changes for dst, as the worker serves them: what dst sent src unchanged is left out. */
+  /**
+   * src's changes for dst, as a push reads them: what dst sent src unchanged is left out, and
+   * what another site said it delivers to dst too (every link keeps such a promise: settle()
+   * pulls every link to its end).
+   */
   async read(src: number, dst: number, since: number, limit: number) {
     const s = this.replicas[src]!;
-    return readChanges(s.sql, s.ctx, since, limit, this.replicas[dst]!.site);
+    return readChanges(s.sql, s.ctx, since, limit, { site: this.replicas[dst]!.site, hints: true });
+  }
+
+  /** The other sites src delivers to over its links. */
+  alsoFor(src: number, dst: number): string[] {
+    return this.links.filter(([s, d]) => s === src && d !== dst).map(([, d]) => this.replicas[d]!.site);
   }
 
   async deliver(src: number, dst: number, changes: RowChange[]) {
     const d = this.replicas[dst]!;
-    return applyRemote(d.sql, d.ctx, this.replicas[src]!.site, overTheWire(this.replicas[src]!.site, changes));
+    return applyRemote(d.sql, d.ctx, { from: this.replicas[src]!.site, also: this.alsoFor(src, dst) }, overTheWire(this.replicas[src]!.site, changes));
   }
 
   /** One page from src to dst starting at the link's checkpoint, delivered as `mode` says. */

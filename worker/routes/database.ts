@@ -23,7 +23,8 @@ export function databaseRoutes(): Hono<AppEnv> {
       const q = queryParams(c, ChangesQuerySchema);
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
       await captureLocal(s.appDb, s.engine);
-      const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for ?? null);
+      // A pull is anti-entropy: it trusts only what the reader itself sent, not delivery hints.
+      const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for === undefined ? null : { site: q.for, hints: false });
       const body: ChangesPage = { site: s.siteId, ...page };
       return c.json(body);
     })
@@ -31,7 +32,7 @@ export function databaseRoutes(): Hono<AppEnv> {
       const s = await services(c.env);
       const batch = await jsonBody(c, ChangeBatchSchema, MAX_BATCH_BYTES);
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
-      const result = await applyRemote(s.appDb, s.engine, batch.from, batch.changes);
+      const result = await applyRemote(s.appDb, s.engine, { from: batch.from, also: batch.also }, batch.changes);
       // Forward what changed here, so A ↔ B ↔ C converges when A and C are not peers.
       if (result.applied || result.parked || result.captured) background(c, pushAll(s));
       return c.json({ applied: result.applied, unchanged: result.unchanged, parked: result.parked });

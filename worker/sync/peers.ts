@@ -24,11 +24,13 @@ const rowFeed: Feed<RowChange> = {
   checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
   page: 2000,
   async read(s, peer, since, limit) {
-    const batch = await readChanges(s.appDb, s.engine, since, limit, peer.remoteSite);
+    const batch = await readChanges(s.appDb, s.engine, since, limit, peer.remoteSite === null ? null : { site: peer.remoteSite, hints: true });
     return { items: batch.changes, last: batch.last, more: batch.more };
   },
   async send(s, peer, items) {
-    const body: ChangeBatch = { from: s.siteId, changes: items };
+    // Our other peers get the same rows from us: the receiver need not forward them there.
+    const also = (await listPeers(s)).map((p) => p.remoteSite).filter((x): x is string => x !== null && x !== peer.remoteSite && x !== s.siteId);
+    const body: ChangeBatch = { from: s.siteId, changes: items, ...(also.length ? { also } : {}) };
     ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body)));
   },
   async fetch(s, peer, since, limit) {
@@ -36,7 +38,7 @@ const rowFeed: Feed<RowChange> = {
     return { site: body.site, items: body.changes, last: body.last, head: body.head, more: body.more };
   },
   async apply(s, from, items) {
-    return (await applyRemote(s.appDb, s.engine, from, items)).applied;
+    return (await applyRemote(s.appDb, s.engine, { from }, items)).applied;
   },
 };
 
