@@ -71,7 +71,8 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
     const last = step + 1 >= MAX_CAPTURE_STEPS;
     const result = await db.write(async (tx) => {
       const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, last ? {} : { pages: 1 });
-      if (more && !last) return { captured };
+      // Tables that changed shape must have their held values placed in this same transaction.
+      if (more && !last && changed.length === 0) return { captured };
       // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
       const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
       const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, [MUTE]);

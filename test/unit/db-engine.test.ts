@@ -358,6 +358,30 @@ describe("topology and delivery", () => {
     for (const r of [a, b, c]) expect(rows(r.db, "SELECT number, name, tag FROM teams")).toEqual([[255n, "Robonauts", "t"]]);
   });
 
+  it("a backlog longer than one capture page is captured in full, by capture and before an apply, and a later local edit still wins", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 1, 'first')");
+    await net.settle();
+    run(b.db, "UPDATE teams SET name = 'from B' WHERE id = 1");
+    await net.capture(1);
+    await sleep(2);
+    const insert = a.db.prepare("INSERT INTO teams (number, name) VALUES (?, ?)");
+    a.db.transaction(() => {
+      for (let i = 2; i <= 2600; i++) insert.run(i, `team ${i}`);
+    })();
+    run(a.db, "UPDATE teams SET name = 'from A, later' WHERE id = 1");
+    // B's older edit reaches A while A's 2,601 writes are not captured yet.
+    await net.pullAll(1, 0);
+    expect(rows(a.db, "SELECT count(*) FROM _scoutsync_log")).toEqual([[0n]]);
+    expect(rows(a.db, "SELECT name FROM teams WHERE id = 1")).toEqual([["from A, later"]]);
+    run(a.db, "DELETE FROM teams WHERE id > 1300");
+    expect((await captureLocal(a.sql, a.ctx)).captured).toBe(1300);
+    const dump = await converged(net);
+    expect(dump.teams!.rows).toHaveLength(1300);
+    for (const r of reps) expect(rows(r.db, "SELECT name FROM teams WHERE id = 1")).toEqual([["from A, later"]]);
+  });
+
   it("reading changes from a site that has not captured anything yet gives an empty page", async () => {
     const [a] = replicas(1);
     const page = await readChanges(a!.sql, a!.ctx, 0, 100);
