@@ -2,18 +2,23 @@
 import { addTo } from "../util/multimap.js";
 import { PAGE_VALUE_BYTES, type RowChange } from "../wire/database.js";
 import { readLocalValues } from "./local-values.js";
-import type { SqlExec } from "./port.js";
+import type { Arg, SqlExec } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
 import type { Schema } from "./schema.js";
 import { VERSION_COLS, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
 import type { Val } from "./values.js";
 
+/** Sequence numbers one read looks through at most, so skipping what the reader holds never stalls the database. */
+const SCAN_WINDOW = 20_000;
+
 /**
  * A page of changes after `since`, and the newest sequence (`head`: how far behind the reader
  * is). Rows whose state came from `reader` unchanged are skipped (it holds them already), and
- * with `hints`, rows another site said it delivers to `reader` as well; but
- * `last` still moves past them, so a page may be empty while `more` is true. A page ends early
- * once its values pass PAGE_VALUE_BYTES (rows of photos), so it always fits in one request.
+ * with `hints`, rows another site said it delivers to `reader` as well; `last` still moves past
+ * them, so a page may be empty while `more` is true. SQLite does the skipping, over at most
+ * SCAN_WINDOW sequence numbers per page (after a big initial sync, a million rows the reader
+ * sent). A page ends early once its values pass PAGE_VALUE_BYTES (rows of photos), so it always
+ * fits in one request.
  */
 export async function changesSince(
   tx: SqlExec,
@@ -22,13 +27,22 @@ export async function changesSince(
   limit: number,
   reader: { site: string; hints: boolean } | null,
 ): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
+  const skip: { sql: string; args: Arg[] }[] = [];
+  if (reader !== null) skip.push({ sql: "(src IS NULL OR src <> ?)", args: [reader.site] });
+  // Site ids are fixed-length hex, so a substring match of one in the comma-separated list is exact.
+  if (reader?.hints) skip.push({ sql: "(also IS NULL OR instr(also, ?) = 0)", args: [reader.site] });
   const [page, headRows] = await tx.batch([
-    { sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? ORDER BY seq LIMIT ?`, args: [since, limit] },
+    {
+      sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,
+      args: [since, since + SCAN_WINDOW, ...skip.flatMap((x) => x.args), limit],
+    },
     { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
   ]);
-  const scanned = (page ?? []).map(parseVersionRow);
-  const rows = reader === null ? scanned : scanned.filter((v) => v.src !== reader.site && !(reader.hints && v.also.includes(reader.site)));
+  const rows = (page ?? []).map(parseVersionRow);
   const head = Number(headRows?.[0]?.[0] ?? 0);
+  // A full page goes on after its last row; a short one has seen all of its window.
+  const full = rows.length === limit;
+  const seen = full ? rows[rows.length - 1]!.seq : Math.max(since, Math.min(since + SCAN_WINDOW, head));
   const states = await statesOf(tx, schema, rows);
   const changes: RowChange[] = [];
   let bytes = 0;
@@ -43,7 +57,7 @@ export async function changesSince(
     bytes += valueBytes(state);
     changes.push({ t: rows[i]!.tbl, g: rows[i]!.gid, s: state });
   }
-  return { changes, last: scanned.length ? scanned[scanned.length - 1]!.seq : since, more: scanned.length === limit, head };
+  return { changes, last: seen, more: full || seen < head, head };
 }
 
 /** About how many bytes a state's values take on the wire. */

@@ -358,6 +358,29 @@ describe("topology and delivery", () => {
     for (const r of [a, b, c]) expect(rows(r.db, "SELECT number, name, tag FROM teams")).toEqual([[255n, "Robonauts", "t"]]);
   });
 
+  it("rows the reader holds are skipped a bounded window at a time, and the checkpoint still reaches the head", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    const insert = a.db.prepare("INSERT INTO teams (number, name) VALUES (?, ?)");
+    a.db.transaction(() => {
+      for (let i = 1; i <= 25_000; i++) insert.run(i, `team ${i}`);
+    })();
+    await net.capture(0);
+    await net.pullAll(0, 1, 2000);
+    const first = await readChanges(b.sql, b.ctx, 0, 2000, { site: a.site, hints: true });
+    expect(first.changes).toEqual([]);
+    expect(first.more).toBe(true);
+    expect(first.last).toBeLessThan(first.head);
+    const second = await readChanges(b.sql, b.ctx, first.last, 2000, { site: a.site, hints: true });
+    expect(second).toMatchObject({ changes: [], last: first.head, more: false });
+    // A row B writes in the middle of that range is still found.
+    run(b.db, "UPDATE teams SET name = 'renamed on B' WHERE number = 12345");
+    await net.capture(1);
+    const third = await readChanges(b.sql, b.ctx, second.last, 2000, { site: a.site, hints: true });
+    expect(third.changes.map((ch) => ch.s.vals.name)).toEqual(["renamed on B"]);
+    await converged(net);
+  });
+
   it("a backlog longer than one capture page is captured in full, by capture and before an apply, and a later local edit still wins", async () => {
     const { reps, net } = await mesh(2);
     const [a, b] = reps as [Replica, Replica];
