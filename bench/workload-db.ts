@@ -28,7 +28,13 @@ export const INSERT_SQL = {
 /** A new entry without an id (the app lets SQLite pick it), found again by its `created_at` tag. */
 export const PROBE_INSERT_SQL =
   "INSERT INTO entries (match_id, team, scout, auto_points, teleop_points, endgame, defense, penalties, comments, created_at) VALUES (1, 254, 'bench', 3, 12, 'park', 0.5, 0, ?, ?)";
-export const PROBE_SELECT_SQL = "SELECT 1 FROM entries WHERE created_at = ?";
+/**
+ * Looks among the newest rows only: `created_at` has no index, and a full scan per poll would
+ * time the reader (B9: a million rows scanned every millisecond), not the sync. A new row takes
+ * the highest id on every site (the benchmarks delete nothing while probing); a row that landed
+ * lower would show up as a timeout, not as a fast sample.
+ */
+export const PROBE_SELECT_SQL = "SELECT 1 FROM (SELECT created_at FROM entries ORDER BY rowid DESC LIMIT 64) WHERE created_at = ?";
 
 /** Cheap content fingerprint: equal on two sites once they hold the same rows (ids aside). */
 export const FINGERPRINT_SQL = `SELECT

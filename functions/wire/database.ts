@@ -31,6 +31,8 @@ export const ChangesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(MAX_CHANGES_PER_BATCH).default(1000),
   /** The reader's site id: rows it sent us, unchanged since, are left out. */
   for: SiteIdSchema.optional(),
+  /** How far the reader has applied our changes (its pull checkpoint): our pushes to it skip that far. */
+  applied: z.coerce.number().int().nonnegative().optional(),
 });
 
 export const ChangesPageSchema = z.object({

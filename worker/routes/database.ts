@@ -7,7 +7,7 @@ import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { services } from "../services.js";
-import { pushAll } from "../sync/peers.js";
+import { notePulled, pushAll } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 export function databaseRoutes(): Hono<AppEnv> {
@@ -21,6 +21,7 @@ export function databaseRoutes(): Hono<AppEnv> {
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, ChangesQuerySchema);
+      if (q.for !== undefined && q.applied !== undefined) await notePulled(s, q.for, q.applied);
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
       await captureLocal(s.appDb, s.engine);
       // A pull is anti-entropy: it trusts only what the reader itself sent, not delivery hints.

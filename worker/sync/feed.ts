@@ -28,8 +28,8 @@ export interface Feed<T> {
   read(s: Services, peer: Peer, since: number, limit: number): Promise<{ items: T[]; last: number; more: boolean }>;
   /** Delivers entries to the peer (its apply endpoint); throws when the peer refuses. */
   send(s: Services, peer: Peer, items: T[]): Promise<void>;
-  /** The peer's entries after `since`. */
-  fetch(s: Services, peer: Peer, since: number, limit: number): Promise<FeedPage<T>>;
+  /** The peer's entries after `since`; `applied` is how far we have applied them (the peer's pushes to us may skip that). */
+  fetch(s: Services, peer: Peer, since: number, limit: number, applied: number): Promise<FeedPage<T>>;
   /** Merges entries received from site `from`; returns how many changed something here. */
   apply(s: Services, from: string, items: T[]): Promise<number>;
   page: number;
@@ -70,45 +70,98 @@ function ahead<P>(read: () => Promise<P>): Promise<P> {
   return p;
 }
 
-/** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
-export async function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  const col = peers[feed.checkpoints.pushed];
-  let since = peer[feed.checkpoints.pushed];
-  let sent = 0;
-  let next = ahead(() => feed.read(s, peer, since, feed.page));
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const batch = await next;
-    if (batch.last <= since) break;
-    const more = batch.more && page + 1 < MAX_PAGES;
-    if (more) next = ahead(() => feed.read(s, peer, batch.last, feed.page));
-    // A page can be empty and still move the checkpoint: the peer already holds all of it.
-    if (batch.items.length) await feed.send(s, peer, batch.items);
-    since = batch.last;
-    sent += batch.items.length;
-    await s.db.update(peers).set({ [feed.checkpoints.pushed]: sql`max(${col}, ${since})` }).where(eq(peers.id, peer.id));
-    if (!more) break;
+/** Rounds one flight may run for callers that asked while it was running. */
+const MAX_ROUNDS = 20;
+
+/**
+ * One flight per peer, feed and direction at a time (inside an isolate). A caller that finds
+ * one running asks it for one more round and waits for that: its "sync now" is honoured when
+ * it returns, and the same pages are never fetched, sent or applied twice at once (the tick, the
+ * push after a capture and a new peer's first sync all ask for the same thing).
+ */
+const flights = new Map<string, { again: boolean; done: Promise<number> }>();
+
+function single(key: string, round: () => Promise<number>): Promise<number> {
+  const running = flights.get(key);
+  if (running) {
+    running.again = true;
+    return running.done.then(() => 0);
   }
-  return sent;
+  const state = { again: true, done: Promise.resolve(0) };
+  state.done = (async () => {
+    let total = 0;
+    try {
+      for (let r = 0; state.again && r < MAX_ROUNDS; r++) {
+        state.again = false;
+        total += await round();
+      }
+      return total;
+    } finally {
+      flights.delete(key);
+    }
+  })();
+  flights.set(key, state);
+  return state.done;
+}
+
+/** The peer's row as stored now (checkpoints move under a flight: the peer's pulls advance our push checkpoint). */
+async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
+  return s.db.select().from(peers).where(eq(peers.id, id)).get();
+}
+
+/** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
+export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
+  return single(`${peer.id} ${feed.checkpoints.pushed}`, async () => {
+    const col = peers[feed.checkpoints.pushed];
+    const p = await currentPeer(s, peer.id);
+    if (!p) return 0;
+    let since = p[feed.checkpoints.pushed];
+    let sent = 0;
+    let next = ahead(() => feed.read(s, p, since, feed.page));
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const batch = await next;
+      if (batch.last <= since) break;
+      // The peer may have pulled past this page meanwhile (it says so when it pulls).
+      const stored = (await currentPeer(s, peer.id))?.[feed.checkpoints.pushed] ?? since;
+      const held = batch.last <= stored;
+      const more = (batch.more || held) && page + 1 < MAX_PAGES;
+      const from = held ? stored : batch.last;
+      if (more) next = ahead(() => feed.read(s, p, from, feed.page));
+      // A page can be empty and still move the checkpoint: the peer already holds all of it.
+      if (batch.items.length && !held) await feed.send(s, p, batch.items);
+      if (!held) sent += batch.items.length;
+      since = from;
+      await s.db.update(peers).set({ [feed.checkpoints.pushed]: sql`max(${col}, ${since})` }).where(eq(peers.id, peer.id));
+      if (!more) break;
+    }
+    return sent;
+  });
 }
 
 /** Fetches the peer's entries after our pull checkpoint and applies them. Returns how many changed something. */
-export async function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  const col = peers[feed.checkpoints.pulled];
-  let since = peer[feed.checkpoints.pulled];
-  let applied = 0;
-  let next = ahead(() => feed.fetch(s, peer, since, feed.page));
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const body = await next;
-    if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
-    const more = body.more && page + 1 < MAX_PAGES;
-    if (more) next = ahead(() => feed.fetch(s, peer, body.last, feed.page));
-    if (body.items.length) applied += await feed.apply(s, body.site, body.items);
-    since = body.last;
-    await s.db
-      .update(peers)
-      .set({ [feed.checkpoints.pulled]: sql`max(${col}, ${since})`, [feed.checkpoints.remote]: body.head, remoteSite: body.site })
-      .where(eq(peers.id, peer.id));
-    if (!more) break;
-  }
-  return applied;
+export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
+  return single(`${peer.id} ${feed.checkpoints.pulled}`, async () => {
+    const col = peers[feed.checkpoints.pulled];
+    const p = await currentPeer(s, peer.id);
+    if (!p) return 0;
+    let since = p[feed.checkpoints.pulled];
+    let applied = 0;
+    let next = ahead(() => feed.fetch(s, p, since, feed.page, since));
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const body = await next;
+      if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
+      const more = body.more && page + 1 < MAX_PAGES;
+      // `since` is what we have applied: the peer's pushes to us can skip it.
+      const committed = since;
+      if (more) next = ahead(() => feed.fetch(s, p, body.last, feed.page, committed));
+      if (body.items.length) applied += await feed.apply(s, body.site, body.items);
+      since = body.last;
+      await s.db
+        .update(peers)
+        .set({ [feed.checkpoints.pulled]: sql`max(${col}, ${since})`, [feed.checkpoints.remote]: body.head, remoteSite: body.site })
+        .where(eq(peers.id, peer.id));
+      if (!more) break;
+    }
+    return applied;
+  });
 }

@@ -33,24 +33,14 @@ const rowFeed: Feed<RowChange> = {
     const body: ChangeBatch = { from: s.siteId, changes: items, ...(also.length ? { also } : {}) };
     ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body)));
   },
-  async fetch(s, peer, since, limit) {
-    const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${limit}&for=${s.siteId}`));
+  async fetch(s, peer, since, limit, applied) {
+    const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${limit}&for=${s.siteId}&applied=${applied}`));
     return { site: body.site, items: body.changes, last: body.last, head: body.head, more: body.more };
   },
   async apply(s, from, items) {
     return (await applyRemote(s.appDb, s.engine, { from }, items)).applied;
   },
 };
-
-/** Sends our changes after the peer's push checkpoint. Returns how many rows were sent. */
-export function pushTo(s: Services, peer: Peer): Promise<number> {
-  return pushFeed(s, peer, rowFeed);
-}
-
-/** Fetches the peer's changes after our pull checkpoint and applies them. Returns rows applied. */
-export function pullFrom(s: Services, peer: Peer): Promise<number> {
-  return pullFeed(s, peer, rowFeed);
-}
 
 export async function markPeer(s: Services, peer: Peer, error: unknown): Promise<void> {
   const now = Date.now();
@@ -89,36 +79,19 @@ export async function syncPeer(
 }
 
 /**
- * Pushes one kind of change (or both) to every peer now. Pushes of one kind to one peer never
- * overlap inside an isolate: a request that arrives while one runs asks for one more round
- * instead (checkpoints make a round cheap). A file change does not wait for a row push, nor the
- * other way round.
+ * Pushes one kind of change (or both) to every peer now. A push already running to a peer is
+ * asked for one more round instead (worker/sync/feed.ts), so a change captured while it runs is
+ * not left for the next tick.
  */
-const pushing = new Map<string, { again: boolean }>();
 export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows", "files"]): Promise<void> {
   const all = await listPeers(s);
-  await Promise.all(
-    all.flatMap((p) =>
-      kinds.map(async (kind) => {
-        const key = `${p.id} ${kind}`;
-        const running = pushing.get(key);
-        if (running) {
-          running.again = true;
-          return;
-        }
-        const state = { again: true };
-        pushing.set(key, state);
-        try {
-          for (let round = 0; state.again && round < 20; round++) {
-            state.again = false;
-            // The row just listed is fresh for the first round; later rounds need the new checkpoints.
-            const fresh = round === 0 ? p : ((await s.db.select().from(peers).where(eq(peers.id, p.id)).get()) ?? p);
-            await syncPeer(s, fresh, { push: true, pull: false }, [kind]);
-          }
-        } finally {
-          pushing.delete(key);
-        }
-      }),
-    ),
-  );
+  await Promise.all(all.flatMap((p) => kinds.map((kind) => syncPeer(s, p, { push: true, pull: false }, [kind]))));
+}
+
+/**
+ * A peer that pulled our rows up to `applied` holds them: our pushes to it may skip that far
+ * (it pulls what it lacks, we push what is new; neither sends the other's pages again).
+ */
+export async function notePulled(s: Services, site: string, applied: number): Promise<void> {
+  await s.db.update(peers).set({ pushedSeq: sql`max(${peers.pushedSeq}, ${applied})` }).where(eq(peers.remoteSite, site));
 }
