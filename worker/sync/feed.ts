@@ -81,7 +81,7 @@ const MAX_ROUNDS = 20;
  */
 const flights = new Map<string, { again: boolean; done: Promise<number> }>();
 
-function single(key: string, round: () => Promise<number>): Promise<number> {
+function single(key: string, round: (first: boolean) => Promise<number>): Promise<number> {
   const running = flights.get(key);
   if (running) {
     running.again = true;
@@ -93,7 +93,7 @@ function single(key: string, round: () => Promise<number>): Promise<number> {
     try {
       for (let r = 0; state.again && r < MAX_ROUNDS; r++) {
         state.again = false;
-        total += await round();
+        total += await round(r === 0);
       }
       return total;
     } finally {
@@ -111,9 +111,10 @@ async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
 
 /** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
 export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(`${peer.id} ${feed.checkpoints.pushed}`, async () => {
+  return single(`${peer.id} ${feed.checkpoints.pushed}`, async (first) => {
     const col = peers[feed.checkpoints.pushed];
-    const p = await currentPeer(s, peer.id);
+    // The caller's row is fresh for the first round; later rounds follow the checkpoints moved since.
+    const p = first ? peer : await currentPeer(s, peer.id);
     if (!p) return 0;
     let since = p[feed.checkpoints.pushed];
     let sent = 0;
@@ -121,8 +122,8 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
     for (let page = 0; page < MAX_PAGES; page++) {
       const batch = await next;
       if (batch.last <= since) break;
-      // The peer may have pulled past this page meanwhile (it says so when it pulls).
-      const stored = (await currentPeer(s, peer.id))?.[feed.checkpoints.pushed] ?? since;
+      // In a long push, the peer may have pulled past this page meanwhile (it says so when it pulls).
+      const stored = page === 0 ? since : ((await currentPeer(s, peer.id))?.[feed.checkpoints.pushed] ?? since);
       const held = batch.last <= stored;
       const more = (batch.more || held) && page + 1 < MAX_PAGES;
       const from = held ? stored : batch.last;
@@ -140,9 +141,9 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
 
 /** Fetches the peer's entries after our pull checkpoint and applies them. Returns how many changed something. */
 export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(`${peer.id} ${feed.checkpoints.pulled}`, async () => {
+  return single(`${peer.id} ${feed.checkpoints.pulled}`, async (first) => {
     const col = peers[feed.checkpoints.pulled];
-    const p = await currentPeer(s, peer.id);
+    const p = first ? peer : await currentPeer(s, peer.id);
     if (!p) return 0;
     let since = p[feed.checkpoints.pulled];
     let applied = 0;

@@ -4,7 +4,7 @@
  * away resumes where it stopped instead of rescanning, and since every delivery is idempotent,
  * a lost acknowledgement only costs a duplicate.
  */
-import { eq, sql } from "drizzle-orm";
+import { and, eq, lt, sql } from "drizzle-orm";
 import { applyRemote, readChanges } from "../../functions/db/engine.js";
 import { ApplyResultSchema, ChangesPageSchema, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
 import { fileFeed } from "../files/feed.js";
@@ -93,5 +93,8 @@ export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows",
  * (it pulls what it lacks, we push what is new; neither sends the other's pages again).
  */
 export async function notePulled(s: Services, site: string, applied: number): Promise<void> {
-  await s.db.update(peers).set({ pushedSeq: sql`max(${peers.pushedSeq}, ${applied})` }).where(eq(peers.remoteSite, site));
+  await s.db
+    .update(peers)
+    .set({ pushedSeq: applied })
+    .where(and(eq(peers.remoteSite, site), lt(peers.pushedSeq, applied)));
 }
