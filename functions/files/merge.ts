@@ -4,7 +4,9 @@
  * - same content: keep it, with both histories;
  * - edit versus delete: the edit wins (as in Syncthing), so nothing is lost to a stale delete;
  * - two different edits: the later stamp wins the path and the loser is kept beside it at
- *   `conflictName(path, its stamp's time, its origin)`, itself an entry that syncs.
+ *   `conflictName(path, its stamp's time, its origin)`, itself an entry that syncs;
+ * - a folder versus a file: the folder keeps the path whatever the stamps (the files under it
+ *   need it as their parent) and the file is kept beside it as a conflict copy, its bytes intact;
  * Every site derives the same winner and the same conflict entry from the same two versions,
  * and a merged winner carries the join of both vectors, so the order and repetition of
  * deliveries do not change the outcome (property-tested in test/unit/files-merge.test.ts).
@@ -28,6 +30,7 @@ export const CONFLICT_SITE_CHARS = 7;
 /** Total order used where nothing else decides: stamp, then content. */
 function later(a: FileVersion, b: FileVersion): boolean {
   if (a.stamp !== b.stamp) return a.stamp > b.stamp;
+  if (a.dir !== b.dir) return a.dir;
   return (a.hash ?? "") > (b.hash ?? "");
 }
 
@@ -67,7 +70,8 @@ export function mergeVersions(local: FileVersion | null, remote: FileVersion): M
   if (local.deleted !== remote.deleted) {
     return { winner: { ...(local.deleted ? remote : local), vv }, changed: true, conflict: null };
   }
-  const [win, lose] = later(local, remote) ? [local, remote] : [remote, local];
+  const localWins = local.dir !== remote.dir ? local.dir : later(local, remote);
+  const [win, lose] = localWins ? [local, remote] : [remote, local];
   return { winner: { ...win, vv }, changed: true, conflict: { ...lose, path: conflictPathFor(lose) } };
 }
 

@@ -17,9 +17,9 @@ export const VersionVectorSchema = z
   .record(SiteIdSchema, z.number().int().positive().max(Number.MAX_SAFE_INTEGER))
   .refine((v) => Object.keys(v).length <= 4096, "version vector has too many sites");
 
-function checkShape(v: { size: number; hash: string | null; blocks: readonly string[]; deleted?: boolean | undefined }, ctx: z.RefinementCtx): void {
-  if (v.deleted === true) {
-    if (v.hash !== null || v.size !== 0 || v.blocks.length !== 0) ctx.addIssue({ code: "custom", message: "a deleted entry has no hash, size or blocks" });
+function checkShape(v: { size: number; hash: string | null; blocks: readonly string[]; deleted?: boolean | undefined; dir?: boolean | undefined }, ctx: z.RefinementCtx): void {
+  if (v.deleted === true || v.dir === true) {
+    if (v.hash !== null || v.size !== 0 || v.blocks.length !== 0) ctx.addIssue({ code: "custom", message: `a ${v.deleted === true ? "deleted entry" : "folder"} has no hash, size or blocks` });
     return;
   }
   if (v.hash === null) {
@@ -40,6 +40,8 @@ export const FileEntrySchema = z
     vv: VersionVectorSchema,
     stamp: StampSchema,
     deleted: z.boolean(),
+    /** A folder (issue #5); on a tombstone, a deleted folder. Absent means a file. */
+    dir: z.boolean().default(false),
     origin: SiteIdSchema,
   })
   .superRefine(checkShape);
@@ -48,17 +50,23 @@ export type FileEntry = z.infer<typeof FileEntrySchema>;
 export const MAX_FILES_PER_BATCH = 1000;
 
 export type FileUpload =
-  | { path: string; deleted: true }
-  | { path: string; deleted?: false; size: number; hash: string; blocks: string[]; mtimeMs: number; data?: string };
+  | { path: string; deleted: true; dir?: false }
+  | { path: string; deleted?: false; dir: true }
+  | { path: string; deleted?: false; dir?: false; size: number; hash: string; blocks: string[]; mtimeMs: number; data?: string };
+
+const FILE_FIELDS = ["size", "hash", "blocks", "mtimeMs", "data"] as const;
 
 /**
- * The agent's report of a file it saw on disk (hashed) or saw disappear. One object with the
- * fields of both shapes, so that a refusal names the field (a union would only say "invalid").
+ * The agent's report of a file it saw on disk (hashed), a folder it saw, or a path it saw
+ * disappear. One object with the fields of every shape, so that a refusal names the field (a
+ * union would only say "invalid").
  */
 export const FileUploadSchema = z
   .object({
     path: SyncPath,
     deleted: z.boolean().optional(),
+    /** A folder is here (its content is reported path by path). */
+    dir: z.boolean().optional(),
     size: SizeSchema.optional(),
     hash: Sha256Schema.optional(),
     blocks: BlocksSchema.optional(),
@@ -67,14 +75,19 @@ export const FileUploadSchema = z
     data: InlineDataSchema.optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.deleted === true) return;
+    if (v.deleted === true && v.dir === true) ctx.addIssue({ code: "custom", path: ["dir"], message: `a deleted path is reported without "dir"` });
+    if (v.deleted === true || v.dir === true) {
+      for (const k of FILE_FIELDS) if (v[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `only for a file, not with "${v.deleted === true ? "deleted" : "dir"}": true` });
+      return;
+    }
     for (const k of ["size", "hash", "blocks", "mtimeMs"] as const) {
-      if (v[k] === undefined) ctx.addIssue({ code: "custom", path: [k], message: `required unless "deleted": true` });
+      if (v[k] === undefined) ctx.addIssue({ code: "custom", path: [k], message: `required unless "deleted" or "dir" is true` });
     }
     if (v.size !== undefined && v.hash !== undefined && v.blocks !== undefined) checkShape({ size: v.size, hash: v.hash, blocks: v.blocks }, ctx);
   })
   .transform((v): FileUpload => {
     if (v.deleted === true) return { path: v.path, deleted: true };
+    if (v.dir === true) return { path: v.path, dir: true };
     const out: FileUpload = { path: v.path, size: v.size ?? 0, hash: v.hash ?? "", blocks: v.blocks ?? [], mtimeMs: v.mtimeMs ?? 0 };
     if (v.data !== undefined) out.data = v.data;
     return out;
@@ -140,6 +153,7 @@ export const PendingFileSchema = z.object({
   size: z.number().int(),
   blocks: z.array(Sha256Schema),
   deleted: z.boolean(),
+  dir: z.boolean(),
   /** Site id of the peer this version came from (fetch from it first); null = written here. */
   source: z.string().nullable(),
   /** What the disk held when last seen; the materializer never replaces anything else. */
@@ -156,21 +170,32 @@ export const PendingPageSchema = z.object({
 });
 export type PendingPage = z.infer<typeof PendingPageSchema>;
 
-export type MaterializedItem = { path: string; hash: string | null; size: number; mtimeMs: number } | { path: string; error: string };
+export type MaterializedItem =
+  | { path: string; hash: string | null; size: number; mtimeMs: number }
+  /** A folder is on disk: made, or (`kept`) left in place by a received delete because it is not empty. */
+  | { path: string; dir: true; kept: boolean }
+  | { path: string; error: string };
 
-/** What the materializer did: written (hash), deleted (hash null), or failed (error). */
+/** What the materializer did: written (hash), deleted (hash null), a folder (dir), or failed (error). */
 export const MaterializedItemSchema = z
   .object({
     path: SyncPath,
     hash: Sha256Schema.nullable().optional(),
     size: SizeSchema.optional(),
     mtimeMs: z.number().nonnegative().optional(),
+    dir: z.literal(true).optional(),
+    kept: z.boolean().optional(),
     error: z.string().max(1000).optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.error === undefined && v.hash === undefined) ctx.addIssue({ code: "custom", path: ["hash"], message: "required (null for a delete) unless error is given" });
+    if (v.error === undefined && v.dir === undefined && v.hash === undefined) ctx.addIssue({ code: "custom", path: ["hash"], message: "required (null for a delete) unless dir or error is given" });
+    if (v.dir === true && v.hash !== undefined) ctx.addIssue({ code: "custom", path: ["hash"], message: "a folder has no hash" });
   })
-  .transform((v): MaterializedItem => (v.error !== undefined ? { path: v.path, error: v.error } : { path: v.path, hash: v.hash ?? null, size: v.size ?? 0, mtimeMs: v.mtimeMs ?? 0 }));
+  .transform((v): MaterializedItem => {
+    if (v.error !== undefined) return { path: v.path, error: v.error };
+    if (v.dir === true) return { path: v.path, dir: true, kept: v.kept ?? false };
+    return { path: v.path, hash: v.hash ?? null, size: v.size ?? 0, mtimeMs: v.mtimeMs ?? 0 };
+  });
 export const MaterializedBodySchema = z.preprocess(
   (v) => (v !== null && typeof v === "object" && "files" in v ? v : { files: [v] }),
   z.object({ files: z.array(MaterializedItemSchema).min(1).max(MAX_FILES_PER_BATCH) }),
@@ -186,7 +211,7 @@ export const LocalManifestQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(5000).default(2000),
 });
 
-/** The manifest as the agent's startup scan needs it: what the disk held, and that version's blocks. */
+/** The manifest as the agent's startup scan needs it: what the disk held (diskHash DIR_MARK: a folder), and that version's blocks. */
 export const LocalManifestRowSchema = z.object({
   path: z.string(),
   diskHash: z.string().nullable(),

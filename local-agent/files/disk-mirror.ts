@@ -4,7 +4,8 @@
  * found on disk (the chunk server, renames that send no bytes, resumed transfers). Loaded from
  * the manifest's disk columns at start, then kept current by the watcher and the materializer.
  * Everything read through it is verified against its hash, so a stale entry costs a miss, never
- * wrong bytes.
+ * wrong bytes. It also knows the folders that sync (issue #5), to tell a new folder from an echo
+ * of one the materializer made, and a vanished folder from a path that never was one.
  */
 import { caseFoldKey } from "../../functions/files/path.js";
 
@@ -27,6 +28,34 @@ export class DiskMirror {
   private readonly files = new Map<string, DiskEntry>();
   private readonly byBlock = new Map<string, Set<string>>();
   private readonly byFold = new Map<string, string>();
+  private readonly dirs = new Set<string>();
+
+  hasDir(path: string): boolean {
+    return this.dirs.has(path);
+  }
+
+  /** Remembers a folder at `path` (forgetting a file there, if any). */
+  addDir(path: string): void {
+    this.delete(path);
+    this.dirs.add(path);
+  }
+
+  deleteDir(path: string): void {
+    this.dirs.delete(path);
+  }
+
+  dirPaths(): IterableIterator<string> {
+    return this.dirs.values();
+  }
+
+  /** Known files and folders inside folder `dir`. */
+  inside(dir: string): string[] {
+    const prefix = `${dir}/`;
+    const out: string[] = [];
+    for (const p of this.files.keys()) if (p.startsWith(prefix)) out.push(p);
+    for (const p of this.dirs) if (p.startsWith(prefix)) out.push(p);
+    return out;
+  }
 
   get(path: string): DiskEntry | undefined {
     return this.files.get(path);
@@ -42,6 +71,7 @@ export class DiskMirror {
 
   set(path: string, entry: DiskEntry): void {
     this.delete(path);
+    this.dirs.delete(path);
     this.files.set(path, entry);
     this.byFold.set(caseFoldKey(path), path);
     for (const b of entry.blocks ?? []) {

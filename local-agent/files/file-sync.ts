@@ -7,6 +7,7 @@
  */
 import { closeSync, readFileSync } from "node:fs";
 import { createIgnoreMatcher, SYNCIGNORE_PATH, type IgnoreMatcher } from "../../functions/files/ignore.js";
+import { DIR_MARK } from "../../functions/files/version.js";
 import { backoffDelay } from "../backoff.js";
 import type { ChildConfig } from "../child-protocol.js";
 import { FailureLog } from "../failure-log.js";
@@ -155,7 +156,8 @@ export class FileSync {
 
   private async loadManifest(): Promise<void> {
     for await (const row of this.opts.api.manifest()) {
-      if (row.diskHash === null || row.diskSize === null || row.diskMtimeMs === null) continue;
+      if (row.diskHash === DIR_MARK) this.mirror.addDir(row.path);
+      if (row.diskHash === null || row.diskHash === DIR_MARK || row.diskSize === null || row.diskMtimeMs === null) continue;
       this.mirror.set(row.path, { size: row.diskSize, mtimeMs: row.diskMtimeMs, hash: row.diskHash, blocks: row.diskBlocks });
     }
   }
@@ -192,14 +194,15 @@ export class FileSync {
     await this.watch.start();
   }
 
-  /** A folder went away (removed or moved out): every file known under it is gone too. */
+  /** A folder went away (removed or moved out): every file and folder known under it is gone too. */
   private folderGone(dir: string): void {
-    for (const p of this.mirror.paths()) if (p.startsWith(`${dir}/`)) this.uploader.notice(p);
+    for (const p of this.mirror.inside(dir)) this.uploader.notice(p);
   }
 
   /**
    * Compares the folder with what the manifest last saw: new or changed files (by size and
-   * mtime) are hashed and reported, files that are gone are reported deleted.
+   * mtime) are hashed and reported, new folders reported, files and folders that are gone are
+   * reported deleted.
    */
   private async reconcile(): Promise<void> {
     const scan = await scanFolder(this.root, this.matcher);
@@ -212,6 +215,8 @@ export class FileSync {
     for (const p of this.mirror.paths()) {
       if (!scan.files.has(p) && !p.startsWith(`${TRASH_DIR}/`) && !this.matcher.ignores(p)) changed.push(p);
     }
+    for (const d of scan.dirs) if (!this.mirror.hasDir(d)) changed.push(d);
+    for (const d of this.mirror.dirPaths()) if (!scan.dirs.has(d) && !this.matcher.ignores(d, true)) changed.push(d);
     this.uploader.noticeNow(changed);
     await this.uploader.idle();
   }

@@ -1,13 +1,15 @@
 /**
  * Brings received versions to disk. Takes the work the worker hands over with a wake, and asks
  * for what is pending besides; for each entry builds the file in a temp file beside the target
- * (assemble.ts), renames it over the target, or deletes (moves to the trash). It never replaces
- * what it did not expect: if the target's size or mtime is not what the manifest last saw, a
- * local edit is on its way and wins over this.
+ * (assemble.ts), renames it over the target, or deletes (moves to the trash); folders it makes,
+ * and removes only when empty. It never replaces what it did not expect: if the target's size or
+ * mtime is not what the manifest last saw, a local edit is on its way and wins over this.
  */
 import { promises as fsp, type Stats } from "node:fs";
 import path from "node:path";
-import { caseFoldKey, baseName } from "../../functions/files/path.js";
+import { depthOf } from "../../functions/files/folders.js";
+import { caseFoldKey, baseName, checkSyncPath } from "../../functions/files/path.js";
+import { DIR_MARK } from "../../functions/files/version.js";
 import { tempNameFor, type IgnoreMatcher } from "../../functions/files/ignore.js";
 import { fetchOrder } from "../../functions/files/pending.js";
 import type { Blobs, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
@@ -175,32 +177,43 @@ export class Materializer {
     this.backoff.set(f.path, { until: Date.now() + backoffDelay(failures, 1_000, 600_000), failures, hash: f.hash });
   }
 
-  /** One page: returns how many entries reached disk. */
+  /**
+   * One page: returns how many entries reached disk. Folders are made first (outermost first),
+   * so the files that go in them find them, and removed last (innermost first), once the file
+   * deletes of the page have emptied them.
+   */
   private async pass(page: PendingPage, due: PendingFile[]): Promise<number> {
     const mine = due.filter((f) => !this.inFlight.has(f.path));
     for (const f of mine) this.inFlight.add(f.path);
-    const results = await mapLimit(mine, FILES_AT_ONCE, async (f): Promise<MaterializedItem | null> => {
-      try {
-        const item = f.deleted ? await this.remove(f) : await this.write(f, fetchOrder(f.source, page.peers), page.blobs);
-        this.backoff.delete(f.path);
-        return item;
-      } catch (err) {
-        this.later(f);
-        // Waiting for a peer is normal for a moment; after a few tries it is shown in status
-        // (and then only now and then, not at every retry).
-        const failures = this.backoff.get(f.path)?.failures ?? 0;
-        if (err instanceof NotYet && (err.message === "" || failures < 4 || failures % 16 !== 4)) return null;
-        const message = err instanceof Error ? err.message : String(err);
-        this.opts.log(`cannot write ${f.path}: ${message}`);
-        return { path: f.path, error: message };
-      }
-    });
+    const one = (f: PendingFile): Promise<MaterializedItem | null> => this.materialize(f, page);
+    const made = await mapLimit(sortByDepth(mine.filter((f) => f.dir && !f.deleted), 1), 1, one);
+    const files = await mapLimit(mine.filter((f) => !f.dir), FILES_AT_ONCE, one);
+    const removed = await mapLimit(sortByDepth(mine.filter((f) => f.dir && f.deleted), -1), 1, one);
+    const results = [...made, ...files, ...removed];
     for (const f of mine) this.inFlight.delete(f.path);
     const items = results.filter((r): r is MaterializedItem => r !== null);
     if (items.length > 0) await this.opts.api.materialized(items);
     const landed = items.filter((i) => !("error" in i)).map((i) => i.path);
     if (landed.length > 0) this.opts.onLanded(landed);
     return landed.length;
+  }
+
+  /** Brings one entry to disk: what to report, or null (retry later, quietly). */
+  private async materialize(f: PendingFile, page: PendingPage): Promise<MaterializedItem | null> {
+    try {
+      const item = f.deleted ? await this.remove(f) : f.dir ? await this.makeDir(f) : await this.write(f, fetchOrder(f.source, page.peers), page.blobs);
+      this.backoff.delete(f.path);
+      return item;
+    } catch (err) {
+      this.later(f);
+      // Waiting for a peer is normal for a moment; after a few tries it is shown in status
+      // (and then only now and then, not at every retry).
+      const failures = this.backoff.get(f.path)?.failures ?? 0;
+      if (err instanceof NotYet && (err.message === "" || failures < 4 || failures % 16 !== 4)) return null;
+      const message = err instanceof Error ? err.message : String(err);
+      this.opts.log(`cannot write ${f.path}: ${message}`);
+      return { path: f.path, error: message };
+    }
   }
 
   /** The target as the manifest last saw it, so we only ever replace what we know. */
@@ -211,7 +224,7 @@ export class Materializer {
   }
 
   private refuseIgnoredOrTwin(f: PendingFile): void {
-    const why = this.opts.matcher().reason(f.path);
+    const why = this.opts.matcher().reason(f.path, f.dir);
     if (why) throw new PathRefused(f.path, `excluded on this site (${why})`);
   }
 
@@ -223,6 +236,12 @@ export class Materializer {
       mirror.delete(f.path);
       return { path: f.path, hash: null, size: 0, mtimeMs: 0 };
     }
+    if (st.isDirectory()) {
+      // A folder neither the manifest nor this agent knows here: its upload is on the way and
+      // beats this delete. (The agent knows one it made before the report of it has landed.)
+      if (f.disk.hash !== DIR_MARK && !this.opts.mirror.hasDir(f.path)) throw new NotYet();
+      return this.removeDir(f);
+    }
     if (!st.isFile()) throw new PathRefused(f.path, "is not a regular file here; left alone");
     // Changed here since last seen: the local edit is being uploaded and beats this delete.
     if (!this.expected(f, st)) throw new NotYet();
@@ -233,6 +252,74 @@ export class Materializer {
     return { path: f.path, hash: null, size: 0, mtimeMs: 0 };
   }
 
+  /**
+   * Removes a folder a peer deleted, if it is empty now. If it still holds something this site
+   * never reported (a new file on its way to the worker, a file sync never carries), it stays and
+   * is reported `kept`: the worker then keeps it on every site (functions/files/folders.ts). If
+   * all it holds is known, those entries' own deletes or revivals are on their way: retry.
+   */
+  private async removeDir(f: PendingFile): Promise<MaterializedItem> {
+    const { root, mirror } = this.opts;
+    const abs = await root.resolve(f.path);
+    // Forgotten first, so the watcher's event for it is not taken for a local delete.
+    mirror.deleteDir(f.path);
+    try {
+      await fsp.rmdir(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { path: f.path, hash: null, size: 0, mtimeMs: 0 };
+      mirror.addDir(f.path);
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      const unknown = (await fsp.readdir(abs)).some((name) => {
+        const child = checkSyncPath(`${f.path}/${name}`);
+        return !child.ok || (mirror.get(child.path) === undefined && !mirror.hasDir(child.path));
+      });
+      if (!unknown) throw new NotYet();
+      return { path: f.path, dir: true, kept: true };
+    }
+    this.stats.deleted++;
+    return { path: f.path, hash: null, size: 0, mtimeMs: 0 };
+  }
+
+  /**
+   * Makes a received folder. A file in its place that the manifest knows lost the path to it (the
+   * folder-vs-file rule; its bytes travel on as a conflict copy): it goes to the trash, where the
+   * copy finds its blocks. Any other file there is a local change on its way: retry.
+   */
+  private async makeDir(f: PendingFile): Promise<MaterializedItem> {
+    const { root, mirror, trash } = this.opts;
+    this.refuseIgnoredOrTwin(f);
+    const parent = await root.parentOf(f.path, true);
+    const target = path.join(parent, path.basename(root.abs(f.path)));
+    if (this.opts.foldsCase) await this.refuseCaseTwin(f.path, parent);
+    const st = lstatOrNull(target);
+    if (st?.isDirectory()) {
+      mirror.addDir(f.path);
+      return { path: f.path, dir: true, kept: false };
+    }
+    if (st !== null) {
+      if (!st.isFile()) throw new PathRefused(f.path, "a link or special file is in the way; left alone");
+      if (!this.expected(f, st)) throw new NotYet();
+      // Without a copy in the trash the bytes could be on no other site yet: only an empty file may go.
+      if (!(await trash.keep(f.path, true))) {
+        if (st.size > 0) throw new NotYet(`the file in the way of folder ${f.path} could not be set aside`);
+        await fsp.rm(target, { force: true });
+      }
+    }
+    // Remembered first: the watcher then knows this folder as ours and never sends it back.
+    mirror.addDir(f.path);
+    try {
+      await fsp.mkdir(target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+        mirror.deleteDir(f.path);
+        throw err;
+      }
+    }
+    this.stats.written++;
+    return { path: f.path, dir: true, kept: false };
+  }
+
   private async write(f: PendingFile, peers: PeerRef[], blobs: Blobs | undefined): Promise<MaterializedItem> {
     const { root, mirror, trash } = this.opts;
     const hash = f.hash;
@@ -241,7 +328,13 @@ export class Materializer {
     const parent = await root.parentOf(f.path, true);
     const target = path.join(parent, path.basename(root.abs(f.path)));
     if (this.opts.foldsCase) await this.refuseCaseTwin(f.path, parent);
-    const before = lstatOrNull(target);
+    let before = lstatOrNull(target);
+    // The folder this file replaced on another site: it goes once the deletes of what was in it
+    // have emptied it (retry until then).
+    if (before?.isDirectory() && f.disk.hash === DIR_MARK) {
+      await this.rmdirOrNotYet(f.path, target);
+      before = null;
+    }
     if (before !== null) {
       if (!before.isFile()) throw new PathRefused(f.path, "a folder, link or special file is in the way; left alone");
       // Already written (a wake's list can be older than a pass that ran meanwhile).
@@ -269,6 +362,18 @@ export class Materializer {
     return { path: f.path, hash, size: written.size, mtimeMs: written.mtimeMs };
   }
 
+  private async rmdirOrNotYet(syncPath: string, abs: string): Promise<void> {
+    this.opts.mirror.deleteDir(syncPath);
+    try {
+      await fsp.rmdir(abs);
+    } catch (err) {
+      this.opts.mirror.addDir(syncPath);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOTEMPTY" || code === "EEXIST") throw new NotYet();
+      throw err;
+    }
+  }
+
   private async refuseCaseTwin(syncPath: string, parent: string): Promise<void> {
     const name = path.basename(nativePath(syncPath));
     const key = caseFoldKey(name);
@@ -278,6 +383,11 @@ export class Materializer {
       }
     }
   }
+}
+
+/** Folders by depth: outermost first (`order` 1) or innermost first (-1). */
+function sortByDepth(fs: PendingFile[], order: 1 | -1): PendingFile[] {
+  return [...fs].sort((a, b) => order * (depthOf(a.path) - depthOf(b.path)));
 }
 
 function nativePath(syncPath: string): string {

@@ -1,7 +1,7 @@
 /**
  * The startup scan (DESIGN.md §2: changes made while the agent was stopped). Walks the instance
  * folder without following links, skipping excluded paths and whole excluded folders, and
- * returns what it found; the caller compares size and mtime with what the manifest last saw and
+ * returns the files and folders it found; the caller compares size and mtime with what the manifest last saw and
  * hashes only what differs. Leftover temp files of the materializer are removed once old.
  */
 import { promises as fsp, type Dirent, type Stats } from "node:fs";
@@ -15,12 +15,15 @@ const STALE_TEMP_MS = 24 * 3600_000;
 
 export interface ScanResult {
   files: Map<string, Stats>;
+  /** Folders that sync (not excluded), empty or not. */
+  dirs: Set<string>;
   /** Names refused by the path rule (shown once in the log). */
   refused: { path: string; reason: string }[];
 }
 
 export async function scanFolder(root: InstanceRoot, matcher: IgnoreMatcher, now = Date.now()): Promise<ScanResult> {
   const files = new Map<string, Stats>();
+  const dirs = new Set<string>();
   const refused: { path: string; reason: string }[] = [];
   const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
     let entries: Dirent[];
@@ -44,7 +47,9 @@ export async function scanFolder(root: InstanceRoot, matcher: IgnoreMatcher, now
       }
       const rel = checked.path;
       if (e.isDirectory()) {
-        if (!matcher.ignores(rel, true)) await walk(abs, rel);
+        if (matcher.ignores(rel, true)) continue;
+        dirs.add(rel);
+        await walk(abs, rel);
       } else if (e.isFile()) {
         if (matcher.ignores(rel)) continue;
         const st = lstatOrNull(abs);
@@ -55,7 +60,7 @@ export async function scanFolder(root: InstanceRoot, matcher: IgnoreMatcher, now
     }
   };
   await walk(root.dir, "");
-  return { files, refused };
+  return { files, dirs, refused };
 }
 
 async function removeIfStale(abs: string, now: number): Promise<void> {

@@ -1,10 +1,11 @@
 /**
  * Turns "something happened at this path" (watcher events, the startup scan) into reports to the
- * worker. A path is handled once it has been quiet for `settleMs`; it is hashed between two
- * stats and handled again if it changed meanwhile, so a file still being written is never
- * reported. Paths whose size and mtime are what the mirror remembers are skipped unread, which
- * is also what keeps files the materializer wrote from echoing back. A trailing re-check after
- * the watcher's own 50 ms throttle window catches a second write that chokidar swallowed.
+ * worker: a file's hashes, a folder, or a delete. A path is handled once it has been quiet for
+ * `settleMs`; it is hashed between two stats and handled again if it changed meanwhile, so a file
+ * still being written is never reported. Paths whose size and mtime are what the mirror
+ * remembers are skipped unread, which is also what keeps files the materializer wrote from
+ * echoing back. A trailing re-check after the watcher's own 50 ms throttle window catches a
+ * second write that chokidar swallowed.
  */
 import type { IgnoreMatcher } from "../../functions/files/ignore.js";
 import type { FileUpload } from "../../functions/wire/files.js";
@@ -35,6 +36,8 @@ export interface UploaderOptions {
 }
 
 const BATCH = 500;
+/** How soon a folder's delete is looked at again while the deletes of its contents are on their way. */
+const FOLDER_DELETE_RETRY_MS = 50;
 /** Bytes of block lists per upload request, far below the worker's body limit. */
 const BATCH_BYTES = 8 * 1024 * 1024;
 
@@ -129,6 +132,11 @@ export class Uploader {
   private remember(r: FileUpload): void {
     if (r.deleted === true) {
       this.opts.mirror.delete(r.path);
+      this.opts.mirror.deleteDir(r.path);
+      return;
+    }
+    if (r.dir === true) {
+      this.opts.mirror.addDir(r.path);
       return;
     }
     this.opts.mirror.set(r.path, { size: r.size, mtimeMs: r.mtimeMs, hash: r.hash, blocks: r.blocks });
@@ -149,21 +157,27 @@ export class Uploader {
   /** What to tell the worker about `path`, or null for nothing. */
   private async inspect(path: string): Promise<FileUpload | null> {
     const { mirror, root } = this.opts;
-    if (this.opts.matcher().ignores(path)) return null;
     const known = mirror.get(path);
+    const knownDir = mirror.hasDir(path);
     try {
       const st = await root.lstat(path);
+      if (this.opts.matcher().ignores(path, st?.isDirectory() ?? knownDir)) return null;
       if (st?.isDirectory()) {
-        if (!this.opts.matcher().ignores(path, true)) this.opts.onFolder?.(path);
-        return known === undefined ? null : { path, deleted: true };
+        this.opts.onFolder?.(path);
+        // A new folder (or one that replaced a file: the folder's version supersedes it).
+        return knownDir ? null : { path, dir: true };
       }
-      if (st === null && known === undefined) {
+      if (knownDir) {
+        // The folder went away (or became a file): what was known inside went with it.
+        this.opts.onVanished?.(path);
+        if (st === null) return this.folderDeleted(path);
+      } else if (st === null && known === undefined) {
         this.opts.onVanished?.(path);
         return null;
       }
       if (st === null || !st.isFile()) {
         if (st !== null) this.refused(path, st.isSymbolicLink() ? "is a symbolic link" : "is not a regular file");
-        return known === undefined ? null : { path, deleted: true };
+        return known === undefined && !knownDir ? null : { path, deleted: true };
       }
       if (known !== undefined && sameStat(known, st)) return null;
       const hashed = await hashFile(root, path);
@@ -183,6 +197,19 @@ export class Uploader {
       this.opts.log(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
       return null;
     }
+  }
+
+  /**
+   * A known folder is gone. Its delete is reported only once everything known inside has been
+   * reported gone: a receiver removes a deleted folder only if it is empty once the deletes
+   * before it in sequence are applied, so they must come first (functions/files/folders.ts).
+   */
+  private folderDeleted(path: string): FileUpload | null {
+    const matcher = this.opts.matcher();
+    const inside = this.opts.mirror.inside(path).filter((p) => !matcher.ignores(p, this.opts.mirror.hasDir(p)));
+    if (inside.length === 0) return { path, deleted: true };
+    this.notice(path, FOLDER_DELETE_RETRY_MS);
+    return null;
   }
 
   private refused(path: string, why: string): void {

@@ -3,7 +3,7 @@
  * path → SHA-256 maps computed from disk, and calls to a site's API with its admin token.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, type Dirent } from "node:fs";
 import path from "node:path";
 import { createIgnoreMatcher } from "../../functions/files/ignore.js";
 import { Site, waitUntil } from "./site-harness.js";
@@ -87,7 +87,23 @@ function hashOf(file: string): string {
   return hash;
 }
 
-/** What syncs in a folder: path → SHA-256, built-in and .syncignore exclusions left out. */
+/** hashOf, or null for a file removed while we looked. */
+function hashOrNull(file: string): string | null {
+  try {
+    return hashOf(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+}
+
+/** What a folder's entry maps to in a FolderMap (its key is its path with a trailing "/"). */
+export const DIR = "dir";
+
+/**
+ * What syncs in a folder: path → SHA-256 for files and "folder/" → DIR for folders (empty or not),
+ * built-in and .syncignore exclusions left out.
+ */
 export function folderMap(dir: string): FolderMap {
   let ignoreText: string | null = null;
   try {
@@ -98,11 +114,24 @@ export function folderMap(dir: string): FolderMap {
   const matcher = createIgnoreMatcher(ignoreText);
   const out: FolderMap = {};
   const walk = (abs: string, rel: string): void => {
-    for (const e of readdirSync(abs, { withFileTypes: true })) {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(abs, { withFileTypes: true });
+    } catch (err) {
+      // Removed while we looked (a sync in progress): the next poll sees the outcome.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return;
+      throw err;
+    }
+    for (const e of entries) {
       const r = rel === "" ? e.name : `${rel}/${e.name}`;
       if (matcher.ignores(r, e.isDirectory())) continue;
-      if (e.isDirectory()) walk(path.join(abs, e.name), r);
-      else if (e.isFile()) out[r.normalize("NFC")] = hashOf(path.join(abs, e.name));
+      if (e.isDirectory()) {
+        out[`${r.normalize("NFC")}/`] = DIR;
+        walk(path.join(abs, e.name), r);
+      } else if (e.isFile()) {
+        const hash = hashOrNull(path.join(abs, e.name));
+        if (hash !== null) out[r.normalize("NFC")] = hash;
+      }
     }
   };
   walk(dir, "");
@@ -118,7 +147,7 @@ export async function waitSame(sites: RunningSite[], what: string, check: (m: Fo
       () => {
         const maps = sites.map((s) => folderMap(s.instance));
         const first = JSON.stringify(maps[0]);
-        last = maps.map((m, i) => `${sites[i]!.name}: ${Object.keys(m).length} files`).join(", ");
+        last = maps.map((m, i) => `${sites[i]!.name}: ${filesOf(m).length} files, ${Object.keys(m).length - filesOf(m).length} folders`).join(", ");
         return maps.every((m) => JSON.stringify(m) === first) && check(maps[0]!) ? maps[0] : undefined;
       },
       timeoutMs,
@@ -126,6 +155,11 @@ export async function waitSame(sites: RunningSite[], what: string, check: (m: Fo
   } catch (err) {
     throw new Error(`${(err as Error).message} (${last})`);
   }
+}
+
+/** The file paths of a FolderMap (folders left out). */
+export function filesOf(m: FolderMap): string[] {
+  return Object.keys(m).filter((p) => !p.endsWith("/"));
 }
 
 export function sha256(data: string | Uint8Array): string {

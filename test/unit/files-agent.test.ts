@@ -66,7 +66,7 @@ function fakeApi(pending: PendingFile[] = []) {
 }
 
 function pendingFor(p: string, content: Buffer, over: Partial<PendingFile> = {}): PendingFile {
-  return { path: p, hash: sha(content), size: content.length, blocks: blocksOf(content), deleted: false, source: "bbbbbbbb00000002", disk: { hash: null, size: null, mtimeMs: null }, error: null, ...over };
+  return { path: p, hash: sha(content), size: content.length, blocks: blocksOf(content), deleted: false, dir: false, source: "bbbbbbbb00000002", disk: { hash: null, size: null, mtimeMs: null }, error: null, ...over };
 }
 
 /** A peer serving blocks from `store` (or whatever `serve` says), counting requests. */

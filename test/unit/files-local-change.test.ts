@@ -24,6 +24,7 @@ function row(over: Partial<StoredFile>): StoredFile {
     vv: { [PEER]: 1 },
     stamp: stamp({ ms: T0, counter: 0 }, PEER),
     deleted: false,
+    dir: false,
     origin: PEER,
     diskHash: H1,
     diskSize: 1,
@@ -75,18 +76,18 @@ describe("planLocalChange", () => {
 
 describe("pending", () => {
   it("is pending when the disk does not hold the version", () => {
-    expect(isPending({ hash: H1, deleted: false, diskHash: H1 })).toBe(false);
-    expect(isPending({ hash: H1, deleted: false, diskHash: null })).toBe(true);
-    expect(isPending({ hash: H2, deleted: false, diskHash: H1 })).toBe(true);
-    expect(isPending({ hash: null, deleted: true, diskHash: H1 })).toBe(true);
-    expect(isPending({ hash: null, deleted: true, diskHash: null })).toBe(false);
+    expect(isPending({ path: "n", hash: H1, deleted: false, dir: false, diskHash: H1 })).toBe(false);
+    expect(isPending({ path: "n", hash: H1, deleted: false, dir: false, diskHash: null })).toBe(true);
+    expect(isPending({ path: "n", hash: H2, deleted: false, dir: false, diskHash: H1 })).toBe(true);
+    expect(isPending({ path: "n", hash: null, deleted: true, dir: false, diskHash: H1 })).toBe(true);
+    expect(isPending({ path: "n", hash: null, deleted: true, dir: false, diskHash: null })).toBe(false);
   });
 
   it("orders writes before deletes (a rename reuses the old file's blocks) and failed entries last", () => {
     const rows = [
-      { path: "old", hash: null, deleted: true, diskHash: H1, error: null },
-      { path: "bad", hash: H2, deleted: false, diskHash: null, error: "no peer" },
-      { path: "new", hash: H1, deleted: false, diskHash: null, error: null },
+      { path: "old", hash: null, deleted: true, dir: false, diskHash: H1, error: null },
+      { path: "bad", hash: H2, deleted: false, dir: false, diskHash: null, error: "no peer" },
+      { path: "new", hash: H1, deleted: false, dir: false, diskHash: null, error: null },
     ];
     expect(orderPending(rows).map((r) => r.path)).toEqual(["new", "old", "bad"]);
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { stamp, tick, observe, stampHlc, ZERO_HLC, type Hlc } from "../../functions/clock/hlc.js";
 import { conflictPathFor, mergeBatch, mergeVersions } from "../../functions/files/merge.js";
 import { bumpVv, compareVv, joinVv, vvFromJson, vvToJson, type VersionVector } from "../../functions/files/vector.js";
-import { tombstone, type FileVersion } from "../../functions/files/version.js";
+import { folderVersion, tombstone, type FileVersion } from "../../functions/files/version.js";
 import { isConflictCopy, parseConflictName } from "../../functions/files/conflict.js";
 
 const A = "aaaaaaaa00000001";
@@ -14,7 +14,7 @@ const T0 = Date.UTC(2024, 2, 9, 7, 5, 4);
 const h = (c: string) => c.repeat(64).slice(0, 64);
 
 function edit(path: string, content: string, vv: VersionVector, origin: string, ms: number, counter = 0): FileVersion {
-  return { path, hash: h(content), size: 1, blocks: [h(content)], vv, stamp: stamp({ ms, counter }, origin), deleted: false, origin };
+  return { path, hash: h(content), size: 1, blocks: [h(content)], vv, stamp: stamp({ ms, counter }, origin), deleted: false, dir: false, origin };
 }
 
 describe("version vectors", () => {
@@ -135,7 +135,13 @@ class Replica {
     this.hlc = tick(this.hlc, ms);
     const st = stamp(this.hlc, this.site);
     const vv = bumpVv(cur?.vv ?? {}, this.site);
-    const v = content === null ? tombstone(path, vv, st, this.site) : { path, hash: h(content), size: 1, blocks: [h(content)], vv, stamp: st, deleted: false, origin: this.site };
+    // "/" stands for a folder at the path.
+    const v =
+      content === null
+        ? tombstone(path, vv, st, this.site, cur?.dir ?? false)
+        : content === "/"
+          ? folderVersion(path, vv, st, this.site)
+          : { path, hash: h(content), size: 1, blocks: [h(content)], vv, stamp: st, deleted: false, dir: false, origin: this.site };
     this.files.set(path, v);
     return v;
   }
@@ -148,25 +154,25 @@ class Replica {
   }
 
   snapshot(): Record<string, string> {
-    return Object.fromEntries([...this.files.values()].sort((x, y) => (x.path < y.path ? -1 : 1)).map((v) => [v.path, `${v.deleted ? "-" : v.hash?.[0]} ${vvToJson(v.vv)} ${v.stamp}`]));
+    return Object.fromEntries([...this.files.values()].sort((x, y) => (x.path < y.path ? -1 : 1)).map((v) => [v.path, `${v.deleted ? "-" : v.dir ? "/" : v.hash?.[0]} ${vvToJson(v.vv)} ${v.stamp}`]));
   }
 }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant("edit" as const), site: fc.nat(2), path: fc.nat(2), content: fc.nat(3), ms: fc.integer({ min: 0, max: 4000 }) }),
+  fc.record({ kind: fc.constant("edit" as const), site: fc.nat(2), path: fc.nat(2), content: fc.nat(4), ms: fc.integer({ min: 0, max: 4000 }) }),
   fc.record({ kind: fc.constant("delete" as const), site: fc.nat(2), path: fc.nat(2), ms: fc.integer({ min: 0, max: 4000 }) }),
   fc.record({ kind: fc.constant("send" as const), from: fc.nat(2), to: fc.nat(2), pick: fc.array(fc.nat(20), { maxLength: 6 }), dup: fc.boolean() }),
 );
 
 describe("convergence", () => {
-  it("any edits, deletes and partial, reordered, duplicated deliveries end identical, with no edit lost", async () => {
+  it("any edits, folders, deletes and partial, reordered, duplicated deliveries end identical, with no edit lost", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 60 }), async (ops) => {
         const reps = SITES.map((s) => new Replica(s));
         const created: FileVersion[] = [];
         for (const op of ops) {
           if (op.kind === "edit" || op.kind === "delete") {
-            const v = reps[op.site]!.local(PATHS[op.path]!, op.kind === "edit" ? "wxyz"[op.content]! : null, T0 + op.ms);
+            const v = reps[op.site]!.local(PATHS[op.path]!, op.kind === "edit" ? "wxyz/"[op.content]! : null, T0 + op.ms);
             if (v) created.push(v);
           } else if (op.from !== op.to) {
             const all = [...reps[op.from]!.files.values()];
@@ -187,7 +193,7 @@ describe("convergence", () => {
         for (const e of created) {
           if (e.deleted) continue;
           const seen = created.some((o) => o !== e && o.path === e.path && compareVv(o.vv, e.vv) === "greater");
-          if (!seen) expect(final.some((f) => !f.deleted && f.hash === e.hash && (f.path === e.path || isConflictCopy(f.path)))).toBe(true);
+          if (!seen) expect(final.some((f) => !f.deleted && f.dir === e.dir && f.hash === e.hash && (f.path === e.path || isConflictCopy(f.path)))).toBe(true);
         }
       }),
       { numRuns: 400 },

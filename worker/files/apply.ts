@@ -7,9 +7,10 @@ import type { InStatement } from "@libsql/client/web";
 import { createIgnoreMatcher } from "../../functions/files/ignore.js";
 import { versionOf } from "../../functions/files/local-change.js";
 import { mergeBatch } from "../../functions/files/merge.js";
-import type { FileVersion } from "../../functions/files/version.js";
+import { diskKey, sameContent, type FileVersion } from "../../functions/files/version.js";
 import type { FileApplyResult, FileEntry, PendingFile } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
+import { folderRevivals } from "./folders.js";
 import { FileClock, putVersionStmt, readMetaAndRows, readRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
 
 /** Built-in exclusions only: .syncignore lives on the agent's disk, which applies it when writing. */
@@ -27,6 +28,7 @@ export function pendingFileOf(row: ManifestRow): PendingFile {
     size: row.size,
     blocks: [...row.blocks],
     deleted: row.deleted,
+    dir: row.dir,
     source: row.source,
     disk: { hash: row.diskHash, size: row.diskSize, mtimeMs: row.diskMtimeMs },
     error: row.error,
@@ -35,7 +37,7 @@ export function pendingFileOf(row: ManifestRow): PendingFile {
 
 /** `also`: the other sites the sender pushes the same versions to (we need not forward them there). */
 export async function applyFiles(s: Services, from: string, entries: readonly FileEntry[], also: readonly string[] = []): Promise<ApplyOutcome> {
-  const accepted = entries.filter((e) => !builtins.ignores(e.path));
+  const accepted = entries.filter((e) => !builtins.ignores(e.path, e.dir));
   const refused = entries.length - accepted.length;
   if (accepted.length === 0) return { applied: 0, unchanged: 0, conflicts: 0, refused, pending: [] };
   return writeFiles(s.state, async ({ tx, finish }) => {
@@ -53,23 +55,41 @@ export async function applyFiles(s: Services, from: string, entries: readonly Fi
     };
     const merged = await mergeBatch(accepted, lookup);
     for (const e of accepted) clock.saw(e.stamp);
+    // Folders this batch deletes that still hold entries here come back (functions/files/folders.ts).
+    const writes = new Map(merged.writes.map((w) => [w.path, w]));
+    const lookupMany = async (paths: readonly string[]): Promise<Map<string, FileVersion>> => {
+      const unread = paths.filter((p) => !looked.has(p));
+      for (const p of unread) looked.add(p);
+      if (unread.length > 0) for (const [p, r] of await readRows(tx, unread)) before.set(p, r);
+      const out = new Map<string, FileVersion>();
+      for (const p of paths) {
+        const row = before.get(p);
+        if (row) out.set(p, versionOf(row));
+      }
+      return out;
+    };
+    const revived = await folderRevivals({ tx, lookup: lookupMany, site: s.siteId, nextStamp: () => clock.next() }, writes);
+    for (const r of revived) {
+      writes.delete(r.path); // keeps the order: after what it revives
+      writes.set(r.path, r);
+    }
     const received = new Set<FileVersion>(accepted);
     const stmts: InStatement[] = [];
     const pending: PendingFile[] = [];
-    for (const w of merged.writes) {
+    for (const w of writes.values()) {
       const old = before.get(w.path);
-      // Keep the old source when the content did not change (only the vector grew).
-      const source = old && old.hash === w.hash && old.deleted === w.deleted ? old.source : from;
+      // Keep the old source when the content did not change (only the vector grew); a revival is ours.
+      const source = revived.includes(w) ? null : old && sameContent(versionOf(old), w) ? old.source : from;
       // Taken as sent: the sender has exactly this version, so pushing it back would be an echo.
       const heldBy = received.has(w) ? [from, ...also.filter((x) => x !== from && x !== s.siteId)] : [];
       const seq = clock.nextSeq();
       stmts.push(putVersionStmt(w, seq, source, heldBy));
-      if ((w.deleted ? null : w.hash) !== (old?.diskHash ?? null)) {
+      if (diskKey(w) !== (old?.diskHash ?? null)) {
         pending.push(pendingFileOf({ ...w, seq, source, heldBy, error: null, diskHash: old?.diskHash ?? null, diskSize: old?.diskSize ?? null, diskMtimeMs: old?.diskMtimeMs ?? null }));
       }
     }
     // The clock moves even when nothing was written, so later local edits stamp after what we saw.
     await finish([...stmts, ...writeMetaStmts(meta)]);
-    return { applied: merged.writes.length, unchanged: merged.unchanged, conflicts: merged.conflicts, refused, pending };
+    return { applied: writes.size, unchanged: merged.unchanged, conflicts: merged.conflicts, refused, pending };
   });
 }

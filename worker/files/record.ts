@@ -1,30 +1,49 @@
 /**
- * What the site's own agent reports: files it saw change on disk (POST upload) and files it
- * brought to disk (POST materialized). Both only ever touch this site's manifest; new versions
- * are pushed to peers by the route.
+ * What the site's own agent reports: files and folders it saw change on disk (POST upload) and
+ * what it brought to disk (POST materialized). Both only ever touch this site's manifest; new
+ * versions are pushed to peers by the route.
  */
 import type { InStatement, Transaction } from "@libsql/client/web";
+import { depthOf, revivedFolder } from "../../functions/files/folders.js";
 import { planLocalChange, versionOf, type LocalChange } from "../../functions/files/local-change.js";
 import { mergeVersions } from "../../functions/files/merge.js";
-import type { FileVersion } from "../../functions/files/version.js";
+import { DIR_MARK, type FileVersion } from "../../functions/files/version.js";
 import type { FileUpload, MaterializedItem, UploadResult } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
+import { folderRevivals } from "./folders.js";
 import { FileClock, putDiskStmt, putErrorStmt, putVersionStmt, readMetaAndRows, readRows, writeFiles, writeMetaStmts, type DiskFacts, type ManifestRow } from "./store.js";
 
+/** Deeper than any path can be (MAX_PATH_BYTES): ranks folder deletes after everything else. */
+const MAX_DEPTH = 1 << 16;
+const FOLDER_ON_DISK: DiskFacts = { hash: DIR_MARK, size: 0, mtimeMs: 0 };
+
 function diskFactsOf(change: FileUpload): DiskFacts {
-  return change.deleted === true ? { hash: null, size: null, mtimeMs: null } : { hash: change.hash, size: change.size, mtimeMs: change.mtimeMs };
+  if (change.deleted === true) return { hash: null, size: null, mtimeMs: null };
+  if (change.dir === true) return FOLDER_ON_DISK;
+  return { hash: change.hash, size: change.size, mtimeMs: change.mtimeMs };
 }
 
 function asLocalChange(u: FileUpload): LocalChange {
-  return u.deleted === true ? { path: u.path, deleted: true } : { path: u.path, hash: u.hash, size: u.size, blocks: u.blocks, mtimeMs: u.mtimeMs };
+  if (u.deleted === true) return { path: u.path, deleted: true };
+  if (u.dir === true) return { path: u.path, dir: true };
+  return { path: u.path, hash: u.hash, size: u.size, blocks: u.blocks, mtimeMs: u.mtimeMs };
 }
 
 function rowOf(v: FileVersion, seq: number, source: string | null, disk: ManifestRow | undefined): ManifestRow {
   return { ...v, seq, source, error: null, heldBy: [], diskHash: disk?.diskHash ?? null, diskSize: disk?.diskSize ?? null, diskMtimeMs: disk?.diskMtimeMs ?? null };
 }
 
+/** A batch's writes by path, for the folder rule; a later write of a path replaces the earlier. */
+class Written {
+  readonly byPath = new Map<string, FileVersion>();
+  add(v: FileVersion): void {
+    this.byPath.delete(v.path);
+    this.byPath.set(v.path, v);
+  }
+}
+
 /** Writes `v` at its path unless what is there already wins (a conflict copy landing on a taken name). */
-async function putMerged(tx: Transaction, rows: Map<string, ManifestRow>, clock: FileClock, v: FileVersion, source: string | null, stmts: InStatement[]): Promise<void> {
+async function putMerged(tx: Transaction, rows: Map<string, ManifestRow>, clock: FileClock, v: FileVersion, source: string | null, stmts: InStatement[], written: Written): Promise<void> {
   // Conflict copies are rare: one query for the name they land on is fine.
   if (!rows.has(v.path)) for (const [p, r] of await readRows(tx, [v.path])) rows.set(p, r);
   const existing = rows.get(v.path);
@@ -33,7 +52,33 @@ async function putMerged(tx: Transaction, rows: Map<string, ManifestRow>, clock:
   const seq = clock.nextSeq();
   stmts.push(putVersionStmt(out.winner, seq, source));
   rows.set(v.path, rowOf(out.winner, seq, source, existing));
-  if (out.conflict) await putMerged(tx, rows, clock, out.conflict, source, stmts);
+  written.add(out.winner);
+  if (out.conflict) await putMerged(tx, rows, clock, out.conflict, source, stmts, written);
+}
+
+/** The lookup the folder rule needs, over the rows read (and read on demand) in this transaction. */
+function rowLookup(tx: Transaction, rows: Map<string, ManifestRow>): (paths: readonly string[]) => Promise<Map<string, FileVersion>> {
+  return async (paths) => {
+    const unread = paths.filter((p) => !rows.has(p));
+    if (unread.length > 0) for (const [p, r] of await readRows(tx, unread)) rows.set(p, r);
+    const out = new Map<string, FileVersion>();
+    for (const p of paths) {
+      const row = rows.get(p);
+      if (row) out.set(p, versionOf(row));
+    }
+    return out;
+  };
+}
+
+/** Writes the revivals the folder rule asks for after `written`; returns how many. */
+async function reviveFolders(tx: Transaction, rows: Map<string, ManifestRow>, clock: FileClock, site: string, written: Written, stmts: InStatement[]): Promise<number> {
+  const revived = await folderRevivals({ tx, lookup: rowLookup(tx, rows), site, nextStamp: () => clock.next() }, written.byPath);
+  for (const v of revived) {
+    const seq = clock.nextSeq();
+    stmts.push(putVersionStmt(v, seq, null));
+    rows.set(v.path, rowOf(v, seq, null, rows.get(v.path)));
+  }
+  return revived.length;
 }
 
 export async function recordUploads(s: Services, changes: readonly FileUpload[]): Promise<UploadResult> {
@@ -41,8 +86,13 @@ export async function recordUploads(s: Services, changes: readonly FileUpload[])
     const { meta, rows } = await readMetaAndRows(tx, changes.map((c) => c.path));
     const clock = new FileClock(meta, s.siteId);
     const stmts: InStatement[] = [];
+    const written = new Written();
     const result: UploadResult = { versions: 0, unchanged: 0, conflicts: 0 };
-    for (const change of changes) {
+    // A folder's delete is recorded after every other report of the batch, innermost first: a
+    // receiver judges "is it empty?" in sequence order, so the file deletes must come before.
+    const rank = (c: FileUpload): number => (c.deleted === true && rows.get(c.path)?.dir === true ? MAX_DEPTH - depthOf(c.path) : 0);
+    const ordered = [...changes].sort((a, b) => rank(a) - rank(b));
+    for (const change of ordered) {
       const current = rows.get(change.path) ?? null;
       const plan = planLocalChange(current, asLocalChange(change), s.siteId, () => clock.next());
       if (plan.kind === "none") {
@@ -52,11 +102,18 @@ export async function recordUploads(s: Services, changes: readonly FileUpload[])
       if (plan.kind === "version") {
         if (plan.conflict) {
           result.conflicts++;
-          await putMerged(tx, rows, clock, plan.conflict, current?.source ?? null, stmts);
+          await putMerged(tx, rows, clock, plan.conflict, current?.source ?? null, stmts, written);
         }
-        const seq = clock.nextSeq();
-        stmts.push(putVersionStmt(plan.version, seq, null));
-        rows.set(change.path, rowOf(plan.version, seq, null, undefined));
+        if (plan.version.path !== change.path) {
+          // A file that lost its path to a folder: kept beside it, merged with whatever is there.
+          result.conflicts++;
+          await putMerged(tx, rows, clock, plan.version, null, stmts, written);
+        } else {
+          const seq = clock.nextSeq();
+          stmts.push(putVersionStmt(plan.version, seq, null));
+          rows.set(change.path, rowOf(plan.version, seq, null, undefined));
+          written.add(plan.version);
+        }
         result.versions++;
       } else {
         result.unchanged++;
@@ -66,14 +123,45 @@ export async function recordUploads(s: Services, changes: readonly FileUpload[])
       const row = rows.get(change.path);
       if (row) rows.set(change.path, { ...row, diskHash: disk.hash, diskSize: disk.size, diskMtimeMs: disk.mtimeMs, error: null });
     }
+    result.versions += await reviveFolders(tx, rows, clock, s.siteId, written, stmts);
     await finish([...stmts, ...(result.versions > 0 ? writeMetaStmts(meta) : [])]);
     return result;
   });
 }
 
-/** Records what the materializer wrote or deleted (the disk columns), or why it could not. */
-export async function recordMaterialized(s: Services, items: readonly MaterializedItem[]): Promise<number> {
-  const stmts = items.map((it) => ("error" in it ? putErrorStmt(it.path, it.error) : putDiskStmt(it.path, { hash: it.hash, size: it.hash === null ? null : it.size, mtimeMs: it.hash === null ? null : it.mtimeMs })));
-  await s.state.batch(stmts, "write");
-  return stmts.length;
+/**
+ * Records what the materializer wrote, deleted or made (the disk columns), or why it could not.
+ * A folder it `kept` (a received delete found it holding what sync does not carry, such as
+ * ignored files) comes back as a new version, so every site keeps it. Returns how many new
+ * versions that made (the caller pushes them).
+ */
+export async function recordMaterialized(s: Services, items: readonly MaterializedItem[]): Promise<{ recorded: number; versions: number }> {
+  const stmts = items.map((it) => {
+    if ("error" in it) return putErrorStmt(it.path, it.error);
+    if ("dir" in it) return putDiskStmt(it.path, FOLDER_ON_DISK);
+    return putDiskStmt(it.path, { hash: it.hash, size: it.hash === null ? null : it.size, mtimeMs: it.hash === null ? null : it.mtimeMs });
+  });
+  const kept = items.filter((it) => "dir" in it && it.kept).map((it) => it.path);
+  if (kept.length === 0) {
+    await s.state.batch(stmts, "write");
+    return { recorded: stmts.length, versions: 0 };
+  }
+  return writeFiles(s.state, async ({ tx, finish }) => {
+    const { meta, rows } = await readMetaAndRows(tx, kept);
+    const clock = new FileClock(meta, s.siteId);
+    const versions: InStatement[] = [];
+    const written = new Written();
+    for (const path of kept) {
+      const row = rows.get(path);
+      if (row === undefined || !row.deleted) continue;
+      const v = revivedFolder(versionOf(row), s.siteId, clock.next());
+      const seq = clock.nextSeq();
+      versions.push(putVersionStmt(v, seq, null));
+      rows.set(path, rowOf(v, seq, null, row));
+      written.add(v);
+    }
+    const n = written.byPath.size + (await reviveFolders(tx, rows, clock, s.siteId, written, versions));
+    await finish([...versions, ...stmts, ...(n > 0 ? writeMetaStmts(meta) : [])]);
+    return { recorded: stmts.length, versions: n };
+  });
 }

@@ -10,9 +10,15 @@ import type { StoredFile } from "../../functions/files/local-change.js";
 import { vvFromJson, vvToJson } from "../../functions/files/vector.js";
 import type { FileVersion } from "../../functions/files/version.js";
 
-type Reader = Pick<Client | Transaction, "execute">;
+export type Reader = Pick<Client | Transaction, "execute">;
 
-const COLUMNS = "path, hash, size, blocks, vv, stamp, deleted, seq, origin, disk_hash, disk_size, disk_mtime_ms, source, error, held_by";
+const COLUMNS = "path, hash, size, blocks, vv, stamp, deleted, seq, origin, disk_hash, disk_size, disk_mtime_ms, source, error, held_by, dir";
+
+/**
+ * "The version is not on disk yet": diskKey (functions/files/version.ts) in SQL, written exactly
+ * as the partial index files_pending states it, so that SQLite uses the index.
+ */
+const PENDING = "(CASE WHEN dir = 1 AND deleted = 0 THEN 'dir' ELSE hash END) IS NOT disk_hash";
 
 export interface ManifestRow extends StoredFile {
   seq: number;
@@ -43,6 +49,7 @@ export function toManifestRow(r: Row): ManifestRow {
     source: str(r[12]),
     error: str(r[13]),
     heldBy: str(r[14])?.split(",") ?? [],
+    dir: num(r[15]) !== 0,
   };
 }
 
@@ -133,12 +140,12 @@ export class FileClock {
  */
 export function putVersionStmt(v: FileVersion, seq: number, source: string | null, heldBy: readonly string[] = []): InStatement {
   return {
-    sql: `INSERT INTO files (path, hash, size, blocks, vv, stamp, deleted, seq, origin, source, held_by, error)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+    sql: `INSERT INTO files (path, hash, size, blocks, vv, stamp, deleted, dir, seq, origin, source, held_by, error)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
           ON CONFLICT (path) DO UPDATE SET hash = excluded.hash, size = excluded.size, blocks = excluded.blocks,
-            vv = excluded.vv, stamp = excluded.stamp, deleted = excluded.deleted, seq = excluded.seq,
+            vv = excluded.vv, stamp = excluded.stamp, deleted = excluded.deleted, dir = excluded.dir, seq = excluded.seq,
             origin = excluded.origin, source = excluded.source, held_by = excluded.held_by, error = NULL`,
-    args: [v.path, v.hash, v.size, JSON.stringify(v.blocks), vvToJson(v.vv), v.stamp, v.deleted ? 1 : 0, seq, v.origin, source, heldBy.length ? heldBy.join(",") : null],
+    args: [v.path, v.hash, v.size, JSON.stringify(v.blocks), vvToJson(v.vv), v.stamp, v.deleted ? 1 : 0, v.dir ? 1 : 0, seq, v.origin, source, heldBy.length ? heldBy.join(",") : null],
   };
 }
 
@@ -169,9 +176,9 @@ export async function versionsSince(db: Client, since: number, limit: number): P
 }
 
 export async function pendingRows(db: Reader, limit: number): Promise<ManifestRow[]> {
-  // `hash IS NOT disk_hash` is the partial index's own condition, so only pending rows are read.
+  // PENDING is the partial index's own condition, so only pending rows are read.
   const rs = await db.execute({
-    sql: `SELECT ${COLUMNS} FROM files WHERE hash IS NOT disk_hash ORDER BY error IS NOT NULL, seq LIMIT ?`,
+    sql: `SELECT ${COLUMNS} FROM files WHERE ${PENDING} ORDER BY error IS NOT NULL, seq LIMIT ?`,
     args: [limit],
   });
   return rs.rows.map(toManifestRow);
@@ -187,7 +194,7 @@ export async function manifestPage(db: Reader, after: string, limit: number): Pr
 
 export async function counts(db: Reader): Promise<{ files: number; deleted: number; pending: number; failing: number; errors: { path: string; error: string }[] }> {
   const rs = await db.execute(
-    "SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1), (SELECT count(*) FROM files WHERE hash IS NOT disk_hash), count(*) FILTER (WHERE error IS NOT NULL) FROM files",
+    `SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1), (SELECT count(*) FROM files WHERE ${PENDING}), count(*) FILTER (WHERE error IS NOT NULL) FROM files`,
   );
   const errs = await db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path LIMIT 100");
   const r = rs.rows[0];
@@ -237,4 +244,11 @@ export function writeFiles<T>(client: Client, fn: (w: FilesTx) => Promise<T>): P
   const result = queue.then(run, run);
   queue = result.catch(() => undefined);
   return result;
+}
+
+/** Up to `limit` paths of live entries inside folder `dir`. */
+export async function liveInside(db: Reader, dir: string, limit: number): Promise<string[]> {
+  // Every path inside "d" sorts between "d/" and "d0" ("0" follows "/"): a range of the primary key.
+  const rs = await db.execute({ sql: "SELECT path FROM files WHERE path > ? AND path < ? AND deleted = 0 LIMIT ?", args: [`${dir}/`, `${dir}0`, limit] });
+  return rs.rows.map((r) => String(r[0]));
 }

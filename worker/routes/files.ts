@@ -26,7 +26,7 @@ import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { agentBlobSource, agentPort, served, setAgentPort, wakeAgent } from "../files/agent-link.js";
-import { applyFiles } from "../files/apply.js";
+import { applyFiles, pendingFileOf } from "../files/apply.js";
 import { acceptBlob, blobsFor, cachedBlob, inlineHashes } from "../files/blob-cache.js";
 import { readFileChanges } from "../files/feed.js";
 import { recordMaterialized, recordUploads } from "../files/record.js";
@@ -46,10 +46,10 @@ export function fileRoutes(): Hono<AppEnv> {
       const body = await jsonBody(c, UploadBodySchema, MAX_BODY);
       const files = body.files;
       for (const f of files) {
-        const why = builtins.reason(f.path);
+        const why = builtins.reason(f.path, f.dir === true);
         if (why) fail(400, "excluded", `${f.path} is never synced (${why})`);
         // The one content check possible without the disk: inline bytes must be the file.
-        if (f.deleted !== true && f.data !== undefined && !(await acceptBlob(f.hash, f.data))) {
+        if (f.deleted !== true && f.dir !== true && f.data !== undefined && !(await acceptBlob(f.hash, f.data))) {
           fail(400, "hash_mismatch", `${f.path}: the bytes sent do not have the SHA-256 ${f.hash}`, "hash the file again; it may have changed while it was read");
         }
       }
@@ -60,7 +60,9 @@ export function fileRoutes(): Hono<AppEnv> {
     .post("/materialized", requireLocal(), async (c) => {
       const s = await services(c.env);
       const body = await jsonBody(c, MaterializedBodySchema, MAX_BODY);
-      const recorded = await recordMaterialized(s, body.files);
+      const { recorded, versions } = await recordMaterialized(s, body.files);
+      // Folders kept by a delete that found them not empty come back everywhere.
+      if (versions > 0) background(c, pushAll(s, ["files"]));
       return c.json({ recorded });
     })
     .post("/agent", requireLocal(), async (c) => {
@@ -75,20 +77,7 @@ export function fileRoutes(): Hono<AppEnv> {
       const rows = orderPending(await pendingRows(s.state, q.limit));
       const peers = (await listPeers(s)).map((p) => ({ id: p.id, url: p.url, site: p.remoteSite }));
       const blobs = blobsFor(inlineHashes(rows));
-      const body: PendingPage = {
-        ...(blobs === undefined ? {} : { blobs }),
-        peers,
-        files: rows.map((r) => ({
-          path: r.path,
-          hash: r.hash,
-          size: r.size,
-          blocks: [...r.blocks],
-          deleted: r.deleted,
-          source: r.source,
-          disk: { hash: r.diskHash, size: r.diskSize, mtimeMs: r.diskMtimeMs },
-          error: r.error,
-        })),
-      };
+      const body: PendingPage = { ...(blobs === undefined ? {} : { blobs }), peers, files: rows.map(pendingFileOf) };
       return c.json(body);
     })
     .get("/local", requireLocal(), async (c) => {

@@ -29,5 +29,14 @@ export const migrations: { hash: string; folderMillis: number; sql: string[] }[]
     "sql": [
       "ALTER TABLE `files` ADD `held_by` text;"
     ]
+  },
+  {
+    "hash": "a7e022c3c11d214ae22cf2aa9e76f16d3f81f052d05b0ac48567a1daf9887692",
+    "folderMillis": 1796223281323,
+    "sql": [
+      "DROP INDEX `files_pending`;",
+      "ALTER TABLE `files` ADD `dir` integer DEFAULT 0 NOT NULL;",
+      "CREATE INDEX `files_pending` ON `files` (`path`) WHERE (CASE WHEN \"files\".\"dir\" = 1 AND \"files\".\"deleted\" = 0 THEN 'dir' ELSE \"files\".\"hash\" END) IS NOT \"files\".\"disk_hash\";"
+    ]
   }
 ];

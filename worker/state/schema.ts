@@ -68,10 +68,12 @@ export const files = sqliteTable(
     vv: text("vv").notNull(),
     stamp: text("stamp").notNull(),
     deleted: integer("deleted").notNull().default(0),
+    /** 1 for a folder (hash null, no blocks); on a tombstone, a deleted folder. */
+    dir: integer("dir").notNull().default(0),
     /** Local change sequence: peers pull "files after seq N". */
     seq: integer("seq").notNull(),
     origin: text("origin").notNull(),
-    /** What the agent last saw or wrote at this path on this disk (null: nothing there). */
+    /** What the agent last saw or wrote at this path on this disk (null: nothing there; 'dir': a folder). */
     diskHash: text("disk_hash"),
     diskSize: integer("disk_size"),
     diskMtimeMs: real("disk_mtime_ms"),
@@ -88,7 +90,8 @@ export const files = sqliteTable(
   },
   (t) => [
     uniqueIndex("files_seq").on(t.seq),
-    // The materializer's work list is `hash IS NOT disk_hash`: kept small by a partial index.
-    index("files_pending").on(t.path).where(sql`${t.hash} IS NOT ${t.diskHash}`),
+    // The materializer's work list is "what the version puts on disk is not what the disk holds"
+    // (diskKey in functions/files/version.ts; 'dir' is DIR_MARK): kept small by a partial index.
+    index("files_pending").on(t.path).where(sql`(CASE WHEN ${t.dir} = 1 AND ${t.deleted} = 0 THEN 'dir' ELSE ${t.hash} END) IS NOT ${t.diskHash}`),
   ],
 );
