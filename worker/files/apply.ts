@@ -11,7 +11,7 @@ import { diskKey, sameContent, type FileVersion } from "../../functions/files/ve
 import type { FileApplyResult, FileEntry, PendingFile } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
 import { folderRevivals } from "./folders.js";
-import { FileClock, putVersionStmt, readMetaAndRows, readRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
+import { FileClock, putVersionStmt, readMetaAndRows, rowLookup, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
 
 /** Built-in exclusions only: .syncignore lives on the agent's disk, which applies it when writing. */
 const builtins = createIgnoreMatcher(null);
@@ -44,30 +44,12 @@ export async function applyFiles(s: Services, from: string, entries: readonly Fi
     const { meta, rows: before } = await readMetaAndRows(tx, accepted.map((e) => e.path));
     const clock = new FileClock(meta, s.siteId);
     // Paths of the batch were all read above; only a conflict copy's name can need a query.
-    const looked = new Set(accepted.map((e) => e.path));
-    const lookup = async (path: string): Promise<FileVersion | null> => {
-      if (!looked.has(path)) {
-        looked.add(path);
-        for (const [p, r] of await readRows(tx, [path])) before.set(p, r);
-      }
-      const row = before.get(path);
-      return row ? versionOf(row) : null;
-    };
+    const lookupMany = rowLookup(tx, before, new Set(accepted.map((e) => e.path)));
+    const lookup = async (path: string): Promise<FileVersion | null> => (await lookupMany([path])).get(path) ?? null;
     const merged = await mergeBatch(accepted, lookup);
     for (const e of accepted) clock.saw(e.stamp);
     // Folders this batch deletes that still hold entries here come back (functions/files/folders.ts).
     const writes = new Map(merged.writes.map((w) => [w.path, w]));
-    const lookupMany = async (paths: readonly string[]): Promise<Map<string, FileVersion>> => {
-      const unread = paths.filter((p) => !looked.has(p));
-      for (const p of unread) looked.add(p);
-      if (unread.length > 0) for (const [p, r] of await readRows(tx, unread)) before.set(p, r);
-      const out = new Map<string, FileVersion>();
-      for (const p of paths) {
-        const row = before.get(p);
-        if (row) out.set(p, versionOf(row));
-      }
-      return out;
-    };
     const revived = await folderRevivals({ tx, lookup: lookupMany, site: s.siteId, nextStamp: () => clock.next() }, writes);
     for (const r of revived) {
       writes.delete(r.path); // keeps the order: after what it revives

@@ -11,7 +11,7 @@ import { DIR_MARK, type FileVersion } from "../../functions/files/version.js";
 import type { FileUpload, MaterializedItem, UploadResult } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
 import { folderRevivals } from "./folders.js";
-import { FileClock, putDiskStmt, putErrorStmt, putVersionStmt, readMetaAndRows, readRows, writeFiles, writeMetaStmts, type DiskFacts, type ManifestRow } from "./store.js";
+import { FileClock, putDiskStmt, putErrorStmt, putVersionStmt, readMetaAndRows, readRows, rowLookup, writeFiles, writeMetaStmts, type DiskFacts, type ManifestRow } from "./store.js";
 
 /** Deeper than any path can be (MAX_PATH_BYTES): ranks folder deletes after everything else. */
 const MAX_DEPTH = 1 << 16;
@@ -56,23 +56,9 @@ async function putMerged(tx: Transaction, rows: Map<string, ManifestRow>, clock:
   if (out.conflict) await putMerged(tx, rows, clock, out.conflict, source, stmts, written);
 }
 
-/** The lookup the folder rule needs, over the rows read (and read on demand) in this transaction. */
-function rowLookup(tx: Transaction, rows: Map<string, ManifestRow>): (paths: readonly string[]) => Promise<Map<string, FileVersion>> {
-  return async (paths) => {
-    const unread = paths.filter((p) => !rows.has(p));
-    if (unread.length > 0) for (const [p, r] of await readRows(tx, unread)) rows.set(p, r);
-    const out = new Map<string, FileVersion>();
-    for (const p of paths) {
-      const row = rows.get(p);
-      if (row) out.set(p, versionOf(row));
-    }
-    return out;
-  };
-}
-
 /** Writes the revivals the folder rule asks for after `written`; returns how many. */
 async function reviveFolders(tx: Transaction, rows: Map<string, ManifestRow>, clock: FileClock, site: string, written: Written, stmts: InStatement[]): Promise<number> {
-  const revived = await folderRevivals({ tx, lookup: rowLookup(tx, rows), site, nextStamp: () => clock.next() }, written.byPath);
+  const revived = await folderRevivals({ tx, lookup: rowLookup(tx, rows, new Set()), site, nextStamp: () => clock.next() }, written.byPath);
   for (const v of revived) {
     const seq = clock.nextSeq();
     stmts.push(putVersionStmt(v, seq, null));

@@ -6,7 +6,7 @@
  */
 import type { Client, InStatement, ResultSet, Row, Transaction } from "@libsql/client/web";
 import { formatHlc, parseHlc, stamp, tick, observe, stampHlc, type Hlc, type Stamp } from "../../functions/clock/hlc.js";
-import type { StoredFile } from "../../functions/files/local-change.js";
+import { versionOf, type StoredFile } from "../../functions/files/local-change.js";
 import { vvFromJson, vvToJson } from "../../functions/files/vector.js";
 import type { FileVersion } from "../../functions/files/version.js";
 
@@ -97,6 +97,24 @@ const META_SQL = "SELECT (SELECT value FROM settings WHERE key = 'files_hlc'), (
 function toMeta(rs: ResultSet | undefined): FileMeta {
   const r = rs?.rows[0];
   return { hlc: parseHlc(str(r?.[0])), seq: num(r?.[1] ?? 0) };
+}
+
+/**
+ * Versions by path over `rows` (the rows this transaction read), reading the rest on demand;
+ * `looked` holds the paths already asked for, found or not, so a missing path is read once.
+ */
+export function rowLookup(tx: Transaction, rows: Map<string, ManifestRow>, looked: Set<string>): (paths: readonly string[]) => Promise<Map<string, FileVersion>> {
+  return async (paths) => {
+    const unread = paths.filter((p) => !rows.has(p) && !looked.has(p));
+    for (const p of unread) looked.add(p);
+    if (unread.length > 0) for (const [p, r] of await readRows(tx, unread)) rows.set(p, r);
+    const out = new Map<string, FileVersion>();
+    for (const p of paths) {
+      const row = rows.get(p);
+      if (row) out.set(p, versionOf(row));
+    }
+    return out;
+  };
 }
 
 export async function readMeta(db: Reader): Promise<FileMeta> {
