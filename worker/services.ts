@@ -26,9 +26,11 @@ export interface Services {
   engine: EngineContext;
 }
 
-let cached: { key: string; services: Promise<Services> } | null = null;
+let cached: { env: unknown; key: string; services: Promise<Services> } | null = null;
 
 export function services(env: unknown, now: () => number = Date.now): Promise<Services> {
+  // The runtime hands every request the same bindings object: parse it once, not per call.
+  if (cached !== null && cached.env === env) return cached.services;
   const config = parseEnv(env);
   const key = JSON.stringify(config);
   if (!cached || cached.key !== key) {
@@ -37,8 +39,8 @@ export function services(env: unknown, now: () => number = Date.now): Promise<Se
     pending.catch(() => {
       if (cached?.services === pending) cached = null;
     });
-    cached = { key, services: pending };
-  }
+    cached = { env, key, services: pending };
+  } else cached.env = env;
   return cached.services;
 }
 

@@ -12,10 +12,19 @@ import type { Val } from "./values.js";
 const SCAN_WINDOW = 20_000;
 
 /**
- * A page of changes after `since`, and the newest sequence (`head`: how far behind the reader
- * is). Rows whose state came from `reader` unchanged are skipped (it holds them already), and
- * with `hints`, rows another site said it delivers to `reader` as well; `last` still moves past
- * them, so a page may be empty while `more` is true. SQLite does the skipping, over at most
+ * Who reads a page: rows whose state came from `site` unchanged are skipped (it holds them
+ * already); with `hints`, rows another site said it delivers to `site` as well; with `pushed`,
+ * rows up to that sequence that our pushes delivered to `site` (a push skipped only the hinted ones).
+ */
+export interface Reader {
+  site: string;
+  hints: boolean;
+  pushed?: number;
+}
+
+/**
+ * A page of changes after `since` for `reader`, and the newest sequence (`head`: how far behind
+ * the reader is). Skipped rows still move `last` past them, so a page may be empty while `more` is true. SQLite does the skipping, over at most
  * SCAN_WINDOW sequence numbers per page (after a big initial sync, a million rows the reader
  * sent). A page ends early once its values pass PAGE_VALUE_BYTES (rows of photos), so it always
  * fits in one request.
@@ -25,12 +34,15 @@ export async function changesSince(
   schema: Schema,
   since: number,
   limit: number,
-  reader: { site: string; hints: boolean } | null,
+  reader: Reader | null,
 ): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
   const skip: { sql: string; args: Arg[] }[] = [];
   if (reader !== null) skip.push({ sql: "(src IS NULL OR src <> ?)", args: [reader.site] });
   // Site ids are fixed-length hex, so a substring match of one in the comma-separated list is exact.
   if (reader?.hints) skip.push({ sql: "(also IS NULL OR instr(also, ?) = 0)", args: [reader.site] });
+  // A pull need not fetch again what our pushes delivered, but it does fetch what those pushes
+  // left to another sender's promise: pulls are how a broken promise heals.
+  else if (reader?.pushed) skip.push({ sql: "(seq > ? OR instr(also, ?) > 0)", args: [reader.pushed, reader.site] });
   const [page, headRows] = await tx.batch([
     {
       sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,

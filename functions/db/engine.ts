@@ -6,7 +6,7 @@
 import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { applyChanges } from "./apply.js";
-import { changesSince } from "./changes.js";
+import { changesSince, type Reader } from "./changes.js";
 import { SCHEMA_VERSION_SQL } from "../sql/reflect.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
@@ -84,11 +84,8 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
   }
 }
 
-/**
- * Changes after `since`, for site `reader` when known: rows it sent us unchanged are left out,
- * and with `hints` (pushes), rows another site said it delivers to `reader` too.
- */
-export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: { site: string; hints: boolean } | null = null) {
+/** Changes after `since`, without what `reader` (when known) holds already: see changesSince. */
+export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: Reader | null = null) {
   return db.read(async (tx) => {
     const [installed, version] = await tx.batch([{ sql: CAPTURE_INSTALLED_SQL }, { sql: SCHEMA_VERSION_SQL }]);
     if (Number(installed?.[0]?.[0] ?? 0) !== 2) return { changes: [], last: since, more: false, head: 0 };

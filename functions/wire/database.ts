@@ -50,5 +50,7 @@ export const ApplyResultSchema = z.object({
   applied: z.number().int(),
   unchanged: z.number().int(),
   parked: z.number().int(),
+  /** Nothing applied: the receiver is pulling from the sender and fetches these itself. */
+  deferred: z.boolean().optional(),
 });
 export type ApplyResult = z.infer<typeof ApplyResultSchema>;

@@ -140,6 +140,8 @@ export const FileApplyResultSchema = z.object({
   conflicts: z.number().int(),
   /** Entries refused here (a path this site never syncs, such as *.db). */
   refused: z.number().int(),
+  /** Nothing applied: the receiver is pulling from the sender and fetches these itself. */
+  deferred: z.boolean().optional(),
 });
 export type FileApplyResult = z.infer<typeof FileApplyResultSchema>;
 

@@ -300,6 +300,26 @@ describe("topology and delivery", () => {
   });
 
 
+  it("a pull skips what pushes delivered to the reader, but not rows those pushes left to another sender's promise", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    await net.capture(0);
+    await net.pullAll(0, 1); // B holds A's row, and A said it delivers it to C too
+    run(b.db, "INSERT INTO teams (id, number, name) VALUES (2, 1678, 'Citrus Circuits')");
+    await net.capture(1);
+    const pushed = (await readChanges(b.sql, b.ctx, 0, 100)).last; // B's pushes reached C this far
+    run(b.db, "INSERT INTO teams (id, number, name) VALUES (3, 971, 'Spartan Robotics')");
+    await net.capture(1);
+    const names = (page: Awaited<ReturnType<typeof readChanges>>) => page.changes.filter((ch) => ch.t === "teams").map((ch) => ch.s.vals.name);
+    const page = await readChanges(b.sql, b.ctx, 0, 100, { site: c.site, hints: false, pushed });
+    // A's row: B's push to C skipped it on A's word, so C's pull must still get it; B's own row came by push.
+    expect(names(page)).toEqual(["Cheesy Poofs", "Spartan Robotics"]);
+    expect(page.more).toBe(false);
+    expect(names(await readChanges(b.sql, b.ctx, 0, 100, { site: c.site, hints: false }))).toEqual(["Cheesy Poofs", "Citrus Circuits", "Spartan Robotics"]);
+    await converged(net);
+  });
+
   it("a row is not sent back to the site it came from unchanged, nor pushed to sites its sender delivers to, and goes back once it changes", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];

@@ -39,11 +39,11 @@ export const fileFeed: Feed<FeedEntry> = {
     // What the peer has (it sent it, or its sender pushed it there too) is not sent: only the checkpoint moves.
     const target = peer.remoteSite;
     const files = items.filter((i) => target === null || !(i.heldBy ?? []).includes(target)).map(toWire);
-    if (files.length === 0) return;
+    if (files.length === 0) return true;
     const blobs = blobsFor(inlineHashes(files));
     const also = (await knownPeers(s)).map((p) => p.site).filter((x): x is string => x !== null && x !== target);
     const body: FileApplyBatch = { from: s.siteId, files, ...(blobs === undefined ? {} : { blobs }), ...(also.length ? { also } : {}) };
-    FileApplyResultSchema.parse(await call(`${peer.url}/api/sync/files/apply`, postJson(body)));
+    return !FileApplyResultSchema.parse(await call(`${peer.url}/api/sync/files/apply`, postJson(body))).deferred;
   },
   async fetch(s, peer, since, limit) {
     const body = FileChangesPageSchema.parse(await call(`${peer.url}/api/sync/files/changes?since=${since}&limit=${limit}&for=${s.siteId}`));

@@ -1,13 +1,13 @@
 /** /api/sync/database/*: capture (agent), changes (peers pull), apply (peers push). */
 import { Hono } from "hono";
 import { applyRemote, captureLocal, readChanges } from "../../functions/db/engine.js";
-import { ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ChangesPage } from "../../functions/wire/database.js";
+import { ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ApplyResult, type ChangesPage } from "../../functions/wire/database.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { services } from "../services.js";
-import { notePulled, pushAll } from "../sync/peers.js";
+import { leaveToPull, notePulled, pushAll } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 export function databaseRoutes(): Hono<AppEnv> {
@@ -21,11 +21,11 @@ export function databaseRoutes(): Hono<AppEnv> {
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, ChangesQuerySchema);
-      if (q.for !== undefined && q.applied !== undefined) await notePulled(s, q.for, q.applied);
+      const pushed = q.for === undefined ? 0 : await notePulled(s, q.for, q.applied ?? 0);
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
       await captureLocal(s.appDb, s.engine);
-      // A pull is anti-entropy: it trusts only what the reader itself sent, not delivery hints.
-      const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for === undefined ? null : { site: q.for, hints: false });
+      // A pull is anti-entropy: it trusts what the reader itself sent and what we delivered to it, not delivery hints.
+      const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for === undefined ? null : { site: q.for, hints: false, pushed });
       const body: ChangesPage = { site: s.siteId, ...page };
       return c.json(body);
     })
@@ -33,6 +33,7 @@ export function databaseRoutes(): Hono<AppEnv> {
       const s = await services(c.env);
       const batch = await jsonBody(c, ChangeBatchSchema, MAX_BATCH_BYTES);
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
+      if (await leaveToPull(s, batch.from, "rows")) return c.json({ applied: 0, unchanged: 0, parked: 0, deferred: true } satisfies ApplyResult);
       const result = await applyRemote(s.appDb, s.engine, { from: batch.from, also: batch.also }, batch.changes);
       // Forward what changed here, so A ↔ B ↔ C converges when A and C are not peers.
       if (result.applied || result.parked || result.captured) background(c, pushAll(s));

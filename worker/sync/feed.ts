@@ -26,8 +26,11 @@ export interface Feed<T> {
   checkpoints: { pushed: "pushedSeq" | "filesPushedSeq"; pulled: "pulledSeq" | "filesPulledSeq"; remote: "remoteSeq" | "filesRemoteSeq" };
   /** Our entries after `since`, in sequence order, for the peer (which may need fewer than all). */
   read(s: Services, peer: Peer, since: number, limit: number): Promise<{ items: T[]; last: number; more: boolean }>;
-  /** Delivers entries to the peer (its apply endpoint); throws when the peer refuses. */
-  send(s: Services, peer: Peer, items: T[]): Promise<void>;
+  /**
+   * Delivers entries to the peer (its apply endpoint); throws when the peer refuses. False when
+   * the peer deferred them: it is pulling from us right now and will fetch them itself.
+   */
+  send(s: Services, peer: Peer, items: T[]): Promise<boolean>;
   /** The peer's entries after `since`; `applied` is how far we have applied them (the peer's pushes to us may skip that). */
   fetch(s: Services, peer: Peer, since: number, limit: number, applied: number): Promise<FeedPage<T>>;
   /** Merges entries received from site `from`; returns how many changed something here. */
@@ -79,21 +82,28 @@ const MAX_ROUNDS = 20;
  * it returns, and the same pages are never fetched, sent or applied twice at once (the tick, the
  * push after a capture and a new peer's first sync all ask for the same thing).
  */
-const flights = new Map<string, { again: boolean; done: Promise<number> }>();
+interface Flight {
+  again: boolean;
+  /** A pull that got a page with more behind it and is fetching the rest. */
+  streaming: boolean;
+  done: Promise<number>;
+}
 
-function single(key: string, round: (first: boolean) => Promise<number>): Promise<number> {
+const flights = new Map<string, Flight>();
+
+function single(key: string, round: (flight: Flight, first: boolean) => Promise<number>): Promise<number> {
   const running = flights.get(key);
   if (running) {
     running.again = true;
     return running.done.then(() => 0);
   }
-  const state = { again: true, done: Promise.resolve(0) };
+  const state: Flight = { again: true, streaming: false, done: Promise.resolve(0) };
   state.done = (async () => {
     let total = 0;
     try {
       for (let r = 0; state.again && r < MAX_ROUNDS; r++) {
         state.again = false;
-        total += await round(r === 0);
+        total += await round(state, r === 0);
       }
       return total;
     } finally {
@@ -104,6 +114,19 @@ function single(key: string, round: (first: boolean) => Promise<number>): Promis
   return state.done;
 }
 
+/**
+ * Whether entries the peer pushes to us can wait for our pull from it: a pull that is streaming
+ * pages fetches them anyway (applying both would do the work twice), and is asked for one more
+ * round so that nothing pushed meanwhile waits for the next tick. A pull still waiting for its
+ * first page (the peer may be unreachable from here) defers nothing.
+ */
+export function pullTakesOver(peerId: string, feed: Feed<unknown>): boolean {
+  const flight = flights.get(`${peerId} ${feed.checkpoints.pulled}`);
+  if (!flight?.streaming) return false;
+  flight.again = true;
+  return true;
+}
+
 /** The peer's row as stored now (checkpoints move under a flight: the peer's pulls advance our push checkpoint). */
 async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
   return s.db.select().from(peers).where(eq(peers.id, id)).get();
@@ -111,7 +134,7 @@ async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
 
 /** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
 export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(`${peer.id} ${feed.checkpoints.pushed}`, async (first) => {
+  return single(`${peer.id} ${feed.checkpoints.pushed}`, async (_flight, first) => {
     const col = peers[feed.checkpoints.pushed];
     // The caller's row is fresh for the first round; later rounds follow the checkpoints moved since.
     const p = first ? peer : await currentPeer(s, peer.id);
@@ -128,8 +151,9 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       const more = (batch.more || held) && page + 1 < MAX_PAGES;
       const from = held ? stored : batch.last;
       if (more) next = ahead(() => feed.read(s, p, from, feed.page));
-      // A page can be empty and still move the checkpoint: the peer already holds all of it.
-      if (batch.items.length && !held) await feed.send(s, p, batch.items);
+      // A page can be empty and still move the checkpoint: the peer already holds all of it. A
+      // deferred page ends the round: the peer's pull takes it, and tells us how far it got.
+      if (batch.items.length && !held && !(await feed.send(s, p, batch.items))) break;
       if (!held) sent += batch.items.length;
       since = from;
       await s.db.update(peers).set({ [feed.checkpoints.pushed]: sql`max(${col}, ${since})` }).where(eq(peers.id, peer.id));
@@ -141,7 +165,7 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
 
 /** Fetches the peer's entries after our pull checkpoint and applies them. Returns how many changed something. */
 export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(`${peer.id} ${feed.checkpoints.pulled}`, async (first) => {
+  return single(`${peer.id} ${feed.checkpoints.pulled}`, async (flight, first) => {
     const col = peers[feed.checkpoints.pulled];
     const p = first ? peer : await currentPeer(s, peer.id);
     if (!p) return 0;
@@ -152,6 +176,7 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       const body = await next;
       if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
       const more = body.more && page + 1 < MAX_PAGES;
+      flight.streaming = more;
       // `since` is what we have applied: the peer's pushes to us can skip it.
       const committed = since;
       if (more) next = ahead(() => feed.fetch(s, p, body.last, feed.page, committed));

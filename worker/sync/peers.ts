@@ -4,14 +4,14 @@
  * away resumes where it stopped instead of rescanning, and since every delivery is idempotent,
  * a lost acknowledgement only costs a duplicate.
  */
-import { and, eq, lt, sql } from "drizzle-orm";
+import { and, eq, lt, max, sql } from "drizzle-orm";
 import { applyRemote, readChanges } from "../../functions/db/engine.js";
 import { ApplyResultSchema, ChangesPageSchema, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
 import { fileFeed } from "../files/feed.js";
 import type { Services } from "../services.js";
 import { peers } from "../state/schema.js";
 import { logEvent } from "./events.js";
-import { call, postJson, pullFeed, pushFeed, type Feed } from "./feed.js";
+import { call, postJson, pullFeed, pullTakesOver, pushFeed, type Feed } from "./feed.js";
 
 export type Peer = typeof peers.$inferSelect;
 
@@ -31,7 +31,7 @@ const rowFeed: Feed<RowChange> = {
     // Our other peers get the same rows from us: the receiver need not forward them there.
     const also = (await listPeers(s)).map((p) => p.remoteSite).filter((x): x is string => x !== null && x !== peer.remoteSite && x !== s.siteId);
     const body: ChangeBatch = { from: s.siteId, changes: items, ...(also.length ? { also } : {}) };
-    ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body)));
+    return !ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body))).deferred;
   },
   async fetch(s, peer, since, limit, applied) {
     const body = ChangesPageSchema.parse(await call(`${peer.url}/api/sync/database/changes?since=${since}&limit=${limit}&for=${s.siteId}&applied=${applied}`));
@@ -56,6 +56,12 @@ export async function markPeer(s: Services, peer: Peer, error: unknown): Promise
 
 export type FeedKind = "rows" | "files";
 const FEEDS = { rows: rowFeed, files: fileFeed } as const;
+
+/** Whether a push from site `from` can be left to our running pull from it (worker/sync/feed.ts). */
+export async function leaveToPull(s: Services, from: string, kind: FeedKind): Promise<boolean> {
+  const senders = await s.db.select({ id: peers.id }).from(peers).where(eq(peers.remoteSite, from)).all();
+  return senders.filter((p) => pullTakesOver(p.id, FEEDS[kind] as Feed<unknown>)).length > 0;
+}
 
 /** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
 export async function syncPeer(
@@ -91,10 +97,15 @@ export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows",
 /**
  * A peer that pulled our rows up to `applied` holds them: our pushes to it may skip that far
  * (it pulls what it lacks, we push what is new; neither sends the other's pages again).
+ * Returns how far our rows have reached that site, by its pulls or our pushes.
  */
-export async function notePulled(s: Services, site: string, applied: number): Promise<void> {
-  await s.db
-    .update(peers)
-    .set({ pushedSeq: applied })
-    .where(and(eq(peers.remoteSite, site), lt(peers.pushedSeq, applied)));
+export async function notePulled(s: Services, site: string, applied: number): Promise<number> {
+  if (applied > 0) {
+    await s.db
+      .update(peers)
+      .set({ pushedSeq: applied })
+      .where(and(eq(peers.remoteSite, site), lt(peers.pushedSeq, applied)));
+  }
+  const row = await s.db.select({ pushed: max(peers.pushedSeq) }).from(peers).where(eq(peers.remoteSite, site)).get();
+  return row?.pushed ?? 0;
 }

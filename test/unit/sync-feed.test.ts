@@ -1,0 +1,120 @@
+/**
+ * The replication loop (worker/sync/feed.ts) over a real state database and a scripted peer:
+ * a push the peer defers moves no checkpoint, and a pull that is streaming takes pushes over.
+ */
+import { createClient, type Client } from "@libsql/client";
+import { eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/libsql";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Services } from "../../worker/services.js";
+import { migrate } from "../../worker/state/migrate.js";
+import * as schema from "../../worker/state/schema.js";
+import { pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
+
+const PEER_SITE = "b".repeat(16);
+const clients: Client[] = [];
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+
+async function servicesWithPeer(id: string): Promise<Services> {
+  const client = createClient({ url: ":memory:", intMode: "number" });
+  clients.push(client);
+  await migrate(client as unknown as Parameters<typeof migrate>[0]);
+  const db = drizzle(client, { schema });
+  await db.insert(schema.peers).values({ id, url: `http://127.0.0.1:1/${id}`, addedAt: 0, remoteSite: PEER_SITE });
+  return { db, siteId: "a".repeat(16) } as unknown as Services;
+}
+
+async function checkpoints(s: Services, id: string) {
+  const row = await s.db.select().from(schema.peers).where(eq(schema.peers.id, id)).get();
+  return { pushed: row!.pushedSeq, pulled: row!.pulledSeq };
+}
+
+/** A deferred promise: the test decides when a scripted call returns. */
+function gate<T>() {
+  let open!: (v: T) => void;
+  const wait = new Promise<T>((r) => (open = r));
+  return { wait, open };
+}
+
+/** Entries are their own sequence numbers; the peer holds `peerHead` of them, two per page. */
+function scriptedFeed(opts: { peerHead: number; ourHead: number; accept: boolean; fetchGate?: (since: number) => Promise<void> }) {
+  const log = { sent: [] as number[][], fetched: [] as number[], applied: [] as number[] };
+  const feed: Feed<number> = {
+    checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
+    page: 2,
+    async read(_s, _p, since, limit) {
+      const items = Array.from({ length: Math.max(0, Math.min(limit, opts.ourHead - since)) }, (_, i) => since + i + 1);
+      return { items, last: items.at(-1) ?? since, more: since + items.length < opts.ourHead };
+    },
+    async send(_s, _p, items) {
+      log.sent.push(items);
+      return opts.accept;
+    },
+    async fetch(_s, _p, since, limit): Promise<FeedPage<number>> {
+      log.fetched.push(since);
+      await opts.fetchGate?.(since);
+      const items = Array.from({ length: Math.max(0, Math.min(limit, opts.peerHead - since)) }, (_, i) => since + i + 1);
+      return { site: PEER_SITE, items, last: items.at(-1) ?? since, head: opts.peerHead, more: since + items.length < opts.peerHead };
+    },
+    async apply(_s, _from, items) {
+      log.applied.push(...items);
+      return items.length;
+    },
+  };
+  return { feed, log };
+}
+
+describe("replication loop", () => {
+  it("a push the peer defers ends the round without moving the push checkpoint", async () => {
+    const s = await servicesWithPeer("p1");
+    const { feed, log } = scriptedFeed({ peerHead: 0, ourHead: 6, accept: false });
+    const peer = (await s.db.select().from(schema.peers).get())!;
+    expect(await pushFeed(s, peer, feed)).toBe(0);
+    expect(log.sent, "one page offered, the rest left to the peer's pull").toEqual([[1, 2]]);
+    expect((await checkpoints(s, "p1")).pushed).toBe(0);
+  });
+
+  it("an accepted push moves the checkpoint page by page", async () => {
+    const s = await servicesWithPeer("p2");
+    const { feed, log } = scriptedFeed({ peerHead: 0, ourHead: 5, accept: true });
+    const peer = (await s.db.select().from(schema.peers).get())!;
+    expect(await pushFeed(s, peer, feed)).toBe(5);
+    expect(log.sent).toEqual([[1, 2], [3, 4], [5]]);
+    expect((await checkpoints(s, "p2")).pushed).toBe(5);
+  });
+
+  it("a pull takes pushes over only while it streams pages, and then runs one more round for them", async () => {
+    const s = await servicesWithPeer("p3");
+    const first = gate<void>();
+    const second = gate<void>();
+    let peerHead = 6;
+    const { feed, log } = scriptedFeed({
+      get peerHead() {
+        return peerHead;
+      },
+      ourHead: 0,
+      accept: true,
+      fetchGate: (since) => (since === 0 ? first.wait : since === 2 ? second.wait : Promise.resolve()),
+    });
+    const peer = (await s.db.select().from(schema.peers).get())!;
+    const pulling = pullFeed(s, peer, feed);
+    await Promise.resolve();
+    // Waiting for the first page (the peer may be unreachable): a push is applied, not deferred.
+    expect(pullTakesOver("p3", feed as Feed<unknown>)).toBe(false);
+    first.open();
+    for (let i = 0; i < 100 && !log.fetched.includes(2); i++) await new Promise((r) => setTimeout(r, 1));
+    expect(log.fetched).toContain(2);
+    // Streaming: the push is left to the pull, which is asked for one more round.
+    expect(pullTakesOver("p3", feed as Feed<unknown>)).toBe(true);
+    peerHead = 8; // what the deferred push carried
+    second.open();
+    expect(await pulling).toBe(8);
+    expect(log.applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(log.fetched, "the extra round asked from the checkpoint once more").toEqual([0, 2, 4, 6, 8]);
+    expect((await checkpoints(s, "p3")).pulled).toBe(8);
+    expect(pullTakesOver("p3", feed as Feed<unknown>), "no flight, nothing deferred").toBe(false);
+  });
+});
