@@ -14,9 +14,10 @@ import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
+import { inKeys, jsonRows, jsonRowsSelect } from "./json-rows.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
-import { chunks, placeholders, type Arg, type SqlExec, type Stmt } from "./port.js";
+import { chunks, type Arg, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
@@ -211,8 +212,7 @@ async function keyClaims(tx: SqlExec, schema: Schema, planned: Planned[]): Promi
   }
   const taken = new Set<string>();
   for (const [tbl, keys] of wanted) {
-    const parts = chunks(keys);
-    const results = await tx.batch(parts.map((part) => ({ sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid IN (${placeholders(part.length)})`, args: part })));
+    const results = await tx.batch(inKeys(keys).map((inList) => ({ sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid ${inList.sql}`, args: inList.args })));
     for (const r of results.flat()) taken.add(`${tbl}\u0000${String(r[0])}`);
   }
   return {
@@ -393,11 +393,20 @@ function compile(groups: Group[]): Stmt[] {
   for (const rows of bulk.values()) {
     const first = rows[0]!;
     const width = first.args.length;
-    const cols = first.cols.map((c) => (c === "rowid" ? c : quoteIdent(c))).join(", ");
+    const insert = `INSERT INTO ${quoteIdent(first.table)} (${first.cols.map((c) => (c === "rowid" ? c : quoteIdent(c))).join(", ")})`;
+    // Rows JSON carries exactly go in one text; the others value by value.
+    const bound: NonNullable<Group["bulk"]>[] = [];
+    const json: string[] = [];
+    for (const r of rows) {
+      const j = jsonRows([r!.args]);
+      if (j === null) bound.push(r!);
+      else json.push(j.slice(1, -1));
+    }
+    if (json.length) out.push({ sql: `${insert} ${jsonRowsSelect(width)}`, args: [`[${json.join(",")}]`] });
     const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
     // Well under SQLite's 32,766 bound parameters per statement.
-    for (const part of chunks(rows, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
-      out.push({ sql: `INSERT INTO ${quoteIdent(first.table)} (${cols}) VALUES ${part.map(() => tuple).join(", ")}`, args: part.flatMap((r) => r!.args) });
+    for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
+      out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flatMap((r) => r.args) });
     }
     out.push(...upsertVersionsStmts(rows.map((r) => r!.version)));
   }

@@ -6,7 +6,8 @@ import { addTo } from "../util/multimap.js";
 import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { pkArgs } from "./identity.js";
-import { chunks, placeholders, type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
+import { inKeys } from "./json-rows.js";
+import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
 import type { Schema } from "./schema.js";
 import { encodeVal, type Val } from "./values.js";
 
@@ -27,8 +28,8 @@ export async function readLocalValues(
   const stmts: Stmt[] = [];
   const keyOf: ((r: Row) => string)[] = [];
   if (t.identity.kind === "rowid") {
-    for (const part of chunks(lks)) {
-      stmts.push({ sql: `SELECT rowid${sel} FROM ${quoteIdent(t.name)} WHERE rowid IN (${placeholders(part.length)})`, args: part as Arg[] });
+    for (const inList of inKeys(lks)) {
+      stmts.push({ sql: `SELECT rowid${sel} FROM ${quoteIdent(t.name)} WHERE rowid ${inList.sql}`, args: inList.args });
       keyOf.push((r) => String(r[0]));
     }
   } else {
@@ -97,9 +98,8 @@ async function resolveRefs(tx: SqlExec, pending: { vals: Record<string, Val>; co
   for (const p of pending) addTo(byParent, p.parent, p.key);
   const found = new Map<string, string>();
   for (const [parent, keys] of byParent) {
-    const parts = chunks([...new Set(keys)]);
     const results = await tx.batch(
-      parts.map((part) => ({ sql: `SELECT lk, gid FROM _scoutsync_rows INDEXED BY _scoutsync_rows_lk WHERE tbl = ? AND lk IN (${placeholders(part.length)})`, args: [parent, ...part] })),
+      inKeys([...new Set(keys)]).map((inList) => ({ sql: `SELECT lk, gid FROM _scoutsync_rows INDEXED BY _scoutsync_rows_lk WHERE tbl = ? AND lk ${inList.sql}`, args: [parent, ...inList.args] })),
     );
     for (const r of results.flat()) found.set(`${parent}\u0000${String(r[0])}`, String(r[1]));
   }

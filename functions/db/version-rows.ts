@@ -5,7 +5,8 @@
  * written here (why says so, and the dashboard shows it).
  */
 import type { Stamp } from "../clock/hlc.js";
-import { int, textOrNull, type Arg, type Row, type SqlExec, type Stmt, chunks, placeholders } from "./port.js";
+import { int, textOrNull, type Arg, type Row, type SqlExec, type Stmt, chunks } from "./port.js";
+import { inKeys, jsonRows, jsonRowsSelect } from "./json-rows.js";
 import type { RowState } from "./row-state.js";
 import type { Val, SqlValue } from "./values.js";
 
@@ -74,12 +75,17 @@ export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
   };
 }
 
-/** Writes many version rows in few statements (bulk apply). */
+/** Writes many version rows in few statements (bulk apply): one JSON text per page when the values allow it. */
 export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
-  return chunks(vs, 500).map((part) => ({
-    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
-    args: part.flatMap((v) => versionArgs(v, true)),
-  }));
+  return chunks(vs, 5000).flatMap((part) => {
+    const rows = part.map((v) => versionArgs(v, true));
+    const json = jsonRows(rows, true);
+    if (json !== null) return [{ sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) ${jsonRowsSelect(11)}`, args: [json] }];
+    return chunks(rows, 500).map((few) => ({
+      sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${few.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+      args: few.flat(),
+    }));
+  });
 }
 
 export function versionKey(tbl: string, gid: string): string {
@@ -92,7 +98,7 @@ export function versionLookupStmts(tbl: string, by: "gid" | "lk", keys: Arg[]): 
   // Without statistics SQLite walks the primary key (tbl, gid) for an lk lookup: every row of
   // the table (73 ms at 1M rows, B9). The lk index answers it in microseconds.
   const from = by === "lk" ? "_scoutsync_rows INDEXED BY _scoutsync_rows_lk" : "_scoutsync_rows";
-  return chunks([...new Set(keys)]).map((p) => ({ sql: `SELECT ${VERSION_COLS} FROM ${from} WHERE tbl = ? AND ${by} IN (${placeholders(p.length)})`, args: [tbl, ...p] }));
+  return inKeys([...new Set(keys)]).map((inList) => ({ sql: `SELECT ${VERSION_COLS} FROM ${from} WHERE tbl = ? AND ${by} ${inList.sql}`, args: [tbl, ...inList.args] }));
 }
 
 /** Version rows by identity, for one table. */
