@@ -14,7 +14,7 @@ import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
-import { inKeys, jsonRows, jsonRowsSelect } from "./json-rows.js";
+import { inKeys, jsonRow, jsonRowsSelect } from "./json-rows.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
 import { chunks, type Arg, type SqlExec, type Stmt } from "./port.js";
@@ -36,10 +36,16 @@ interface Planned {
 }
 
 interface Group {
+  /** Statements of this row alone, run in plan order after every bulk write. */
   stmts: Stmt[];
   park(reason: string): Stmt[];
-  /** A plain insert at a known key, written with others of its table in one statement; `stmts` is then empty. */
-  bulk?: { table: string; cols: string[]; args: Arg[]; version: VersionRow };
+  /**
+   * A plain insert at a known key, or a plain update by rowid (args start with the rowid),
+   * written with the others of its table and columns in one statement.
+   */
+  bulk?: { kind: "insert" | "update"; table: string; cols: string[]; args: Arg[] };
+  /** Its version row, written with all the others in one statement (before `stmts`: a child's lookup may need it). */
+  version?: VersionRow;
 }
 
 const NOBODY = { src: null, also: [] };
@@ -279,7 +285,10 @@ function planRow(
   const seq = p.changed || !ev ? ++meta.seq : ev.seq;
   const v: VersionRow = { tbl: ch.t, gid: ch.g, lk: ev?.lk ?? null, seq, ins: merged.ins, clk: merged.clk, del: merged.del, x: {}, why: null, ...p.held };
   const parkAs = (reason: string): Stmt[] => [upsertVersionStmt({ ...v, x: merged.vals, why: reason })];
-  const group = (stmts: Stmt[]): { group: Group; parkedAlready: boolean } => ({ group: { stmts, park: parkAs }, parkedAlready: false });
+  const group = (stmts: Stmt[], version: VersionRow | undefined = v, bulk?: Group["bulk"]): { group: Group; parkedAlready: boolean } => ({
+    group: { stmts, park: parkAs, ...(version ? { version } : {}), ...(bulk ? { bulk } : {}) },
+    parkedAlready: false,
+  });
   const parked = (reason: string): { group: Group; parkedAlready: boolean } => ({ group: { stmts: parkAs(reason), park: parkAs }, parkedAlready: true });
 
   if (!t) return parked(`table ${JSON.stringify(ch.t)} does not exist on this site yet`);
@@ -287,7 +296,7 @@ function planRow(
   if (!isAlive(merged)) {
     const stmts = present && where ? [{ sql: `DELETE FROM ${quoteIdent(t.name)} WHERE ${where.sql}`, args: where.args }] : [];
     // A dead rowid row lets go of its local key, which the app may reuse for a new row.
-    return group([...stmts, upsertVersionStmt({ ...v, lk: t.identity.kind === "rowid" ? null : v.lk, x: merged.vals })]);
+    return group(stmts, { ...v, lk: t.identity.kind === "rowid" ? null : v.lk, x: merged.vals });
   }
 
   const local = new Set(t.cols.map((c) => c.name));
@@ -311,15 +320,17 @@ function planRow(
 
   const tbl = quoteIdent(t.name);
   if (present && where) {
-    const stmts: Stmt[] = [];
     const assign = sets.filter((s) => !(t.identity.kind === "pk" && t.identity.pkCols.includes(s.col)));
-    if (assign.length) {
-      stmts.push({
+    if (assign.length === 0) return group([]);
+    if (t.identity.kind === "rowid" && assign.every((s) => s.sql === "?")) {
+      return group([], v, { kind: "update", table: t.name, cols: assign.map((s) => s.col), args: [v.lk, ...assign.flatMap((s) => s.args)] });
+    }
+    return group([
+      {
         sql: `UPDATE ${tbl} SET ${assign.map((s) => `${quoteIdent(s.col)} = ${s.sql}`).join(", ")} WHERE ${where.sql}`,
         args: [...assign.flatMap((s) => s.args), ...where.args],
-      });
-    }
-    return group([...stmts, upsertVersionStmt(v)]);
+      },
+    ]);
   }
 
   const cols = sets.map((s) => quoteIdent(s.col));
@@ -330,9 +341,8 @@ function planRow(
   const atKnownKey = (rowid: bigint | null): { group: Group; parkedAlready: boolean } => {
     const keyCols = rowid === null ? [] : ["rowid"];
     const keyArgs: Arg[] = rowid === null ? [] : [rowid];
-    if (plain) return { group: { stmts: [], park: parkAs, bulk: { table: t.name, cols: [...keyCols, ...sets.map((s) => s.col)], args: [...keyArgs, ...args], version: v } }, parkedAlready: false };
-    const insert: Stmt = { sql: `INSERT INTO ${tbl} (${[...keyCols, ...cols].join(", ")}) VALUES (${[...keyArgs.map(() => "?"), ...exprs].join(", ")})`, args: [...keyArgs, ...args] };
-    return group([insert, upsertVersionStmt(v)]);
+    if (plain) return group([], v, { kind: "insert", table: t.name, cols: [...keyCols, ...sets.map((s) => s.col)], args: [...keyArgs, ...args] });
+    return group([{ sql: `INSERT INTO ${tbl} (${[...keyCols, ...cols].join(", ")}) VALUES (${[...keyArgs.map(() => "?"), ...exprs].join(", ")})`, args: [...keyArgs, ...args] }]);
   };
   if (t.identity.kind === "pk") {
     v.lk = ch.g;
@@ -351,7 +361,8 @@ function planRow(
     sql: `INSERT INTO ${tbl} (${["rowid", ...cols].join(", ")}) VALUES (${[fresh, ...exprs].join(", ")})`,
     args: [claim.highest(t.name), ...args],
   };
-  return group([insert, upsertVersionStmt(v, "last_insert_rowid()")]);
+  // The version row takes the key just chosen, so it is written right after its row.
+  return group([insert, upsertVersionStmt(v, "last_insert_rowid()")], undefined);
 }
 
 /** A value as SQL: a parameter, except infinities, which the client cannot bind. */
@@ -375,42 +386,57 @@ function isRowError(err: unknown): boolean {
 }
 
 /**
- * The statements for a set of groups: plain inserts at known keys go first, many rows per
- * statement (nothing in the batch depends on them being written one by one); the others follow
- * in plan order, parents before children.
+ * The statements for a set of groups: plain inserts and updates first, many rows per statement
+ * (nothing in the batch depends on them being written one by one), then the version rows in one
+ * statement, then each remaining row's own statements in plan order, parents before children.
  */
 function compile(groups: Group[]): Stmt[] {
-  const bulk = new Map<string, Group["bulk"][]>();
+  const bulk = new Map<string, NonNullable<Group["bulk"]>[]>();
+  const versions: VersionRow[] = [];
   const rest: Stmt[] = [];
   for (const g of groups) {
-    if (!g.bulk) {
-      rest.push(...g.stmts);
-      continue;
-    }
-    addTo(bulk, `${g.bulk.table}\u0000${g.bulk.cols.join("\u0000")}`, g.bulk);
+    if (g.bulk) addTo(bulk, [g.bulk.kind, g.bulk.table, ...g.bulk.cols].join("\u0000"), g.bulk);
+    if (g.version) versions.push(g.version);
+    rest.push(...g.stmts);
+  }
+  return [...[...bulk.values()].flatMap(bulkStmts), ...upsertVersionsStmts(versions), ...rest];
+}
+
+/** One kind of plain write to one table and set of columns, for many rows: rows JSON carries exactly in one text, the others value by value. */
+function bulkStmts(rows: NonNullable<Group["bulk"]>[]): Stmt[] {
+  const { kind, table, cols } = rows[0]!;
+  const tbl = quoteIdent(table);
+  const names = cols.map((c) => (c === "rowid" ? c : quoteIdent(c)));
+  const bound: NonNullable<Group["bulk"]>[] = [];
+  const json: string[] = [];
+  const reals = new Set<number>();
+  for (const r of rows) {
+    const j = jsonRow(r.args, reals);
+    if (j === null) bound.push(r);
+    else json.push(j);
   }
   const out: Stmt[] = [];
-  for (const rows of bulk.values()) {
-    const first = rows[0]!;
-    const width = first.args.length;
-    const insert = `INSERT INTO ${quoteIdent(first.table)} (${first.cols.map((c) => (c === "rowid" ? c : quoteIdent(c))).join(", ")})`;
-    // Rows JSON carries exactly go in one text; the others value by value.
-    const bound: NonNullable<Group["bulk"]>[] = [];
-    const json: string[] = [];
-    for (const r of rows) {
-      const j = jsonRows([r!.args]);
-      if (j === null) bound.push(r!);
-      else json.push(j.slice(1, -1));
+  if (kind === "update") {
+    if (json.length) {
+      // Cell 0 of each row is the rowid, cell i + 1 the value of column i.
+      const select = jsonRowsSelect(cols.length + 1, reals);
+      out.push({
+        sql: `WITH j(k, ${cols.map((_, i) => `v${i}`).join(", ")}) AS (${select}) UPDATE ${tbl} SET ${names.map((n, i) => `${n} = j.v${i}`).join(", ")} FROM j WHERE ${tbl}.rowid = j.k`,
+        args: [`[${json.join(",")}]`],
+      });
     }
-    if (json.length) out.push({ sql: `${insert} ${jsonRowsSelect(width)}`, args: [`[${json.join(",")}]`] });
-    const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
-    // Well under SQLite's 32,766 bound parameters per statement.
-    for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
-      out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flatMap((r) => r.args) });
-    }
-    out.push(...upsertVersionsStmts(rows.map((r) => r!.version)));
+    for (const r of bound) out.push({ sql: `UPDATE ${tbl} SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`, args: [...r.args.slice(1), r.args[0]!] });
+    return out;
   }
-  return [...out, ...rest];
+  const insert = `INSERT INTO ${tbl} (${names.join(", ")})`;
+  if (json.length) out.push({ sql: `${insert} ${jsonRowsSelect(cols.length, reals)}`, args: [`[${json.join(",")}]`] });
+  const width = cols.length;
+  const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
+  // Well under SQLite's 32,766 bound parameters per statement.
+  for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
+    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flatMap((r) => r.args) });
+  }
+  return out;
 }
 
 /** Runs the groups together; when that fails, halves until the failing rows are found and parked. */

@@ -5,38 +5,63 @@
  * a bulk apply's cost.
  *
  * Only values that JSON carries exactly qualify: integers (bigint), well-formed text without
- * NUL, and null. Reals do not (SQLite's text-to-real conversion is not always exact), nor blobs;
- * rows holding them are bound value by value as before.
+ * NUL, null, and reals sent as [m, 2^k] (SQLite's own text-to-real conversion is not always
+ * exact, but m ÷ 2^k is, for every real of at most 62 binary places). Blobs and the rare real
+ * beyond that do not; rows holding them are bound value by value.
  */
 import { chunks, placeholders, type Arg } from "./port.js";
 
-/** `SELECT value->>0, …, value->>(width-1) FROM json_each(?)`: the rows of a jsonRows() text. */
-export function jsonRowsSelect(width: number): string {
-  return `SELECT ${Array.from({ length: width }, (_, i) => `value->>${i}`).join(", ")} FROM json_each(?)`;
+/**
+ * `SELECT …, value->>i, … FROM json_each(?)`: the rows of a JSON array of jsonRow() texts.
+ * Columns listed in `reals` may hold [m, 2^k] pairs.
+ */
+export function jsonRowsSelect(width: number, reals: ReadonlySet<number> = new Set()): string {
+  const col = (i: number): string =>
+    reals.has(i) ? `CASE json_type(value, '$[${i}]') WHEN 'array' THEN CAST(value->>'$[${i}][0]' AS REAL) / (value->>'$[${i}][1]') ELSE value->>${i} END` : `value->>${i}`;
+  return `SELECT ${Array.from({ length: width }, (_, i) => col(i)).join(", ")} FROM json_each(?)`;
 }
 
-/** One value as JSON, or null when JSON cannot carry it exactly. `number` counts as an integer only when `intNumbers`. */
-export function jsonValue(v: Arg, intNumbers: boolean): string | null {
+/** A real as [m, 2^k] with x = m ÷ 2^k exactly (both integers, k ≤ 62), or null when it has no such form. */
+function realJson(x: number): string | null {
+  if (!Number.isFinite(x) || Object.is(x, -0)) return null;
+  let m = x;
+  let k = 0;
+  // Doubling is exact, and a real with a fraction is below 2^52: m stays an exact integer below 2^53.
+  for (; !Number.isInteger(m); k++) {
+    if (k === 62) return null;
+    m *= 2;
+  }
+  // An integral real beyond 64 bits cannot travel as a JSON integer either.
+  if (Math.abs(m) >= 2 ** 63) return null;
+  return `[${BigInt(m).toString()},${(1n << BigInt(k)).toString()}]`;
+}
+
+/**
+ * One value as JSON, or null when JSON cannot carry it exactly. A `number` is a real, or with
+ * `intNumbers` an integer (scoutsync's own columns); `onReal` hears when a real was written.
+ */
+export function jsonValue(v: Arg, intNumbers: boolean, onReal?: () => void): string | null {
   if (v === null) return "null";
   if (typeof v === "bigint") return v.toString();
   if (typeof v === "string") return v.includes("\u0000") || !v.isWellFormed() ? null : JSON.stringify(v);
-  if (typeof v === "number" && intNumbers && Number.isSafeInteger(v)) return String(v);
+  if (typeof v === "number") {
+    if (intNumbers) return Number.isSafeInteger(v) ? String(v) : null;
+    const j = realJson(v);
+    if (j !== null) onReal?.();
+    return j;
+  }
   return null;
 }
 
-/** The rows as a JSON array of arrays, or null if a value does not qualify. */
-export function jsonRows(rows: readonly (readonly Arg[])[], intNumbers = false): string | null {
-  const out: string[] = [];
-  for (const row of rows) {
-    const cells: string[] = [];
-    for (const v of row) {
-      const j = jsonValue(v, intNumbers);
-      if (j === null) return null;
-      cells.push(j);
-    }
-    out.push(`[${cells.join(",")}]`);
+/** One row as a JSON array, or null if a value does not qualify; the indices of columns holding reals go into `reals`. */
+export function jsonRow(row: readonly Arg[], reals: Set<number>, intNumbers = false): string | null {
+  const cells: string[] = [];
+  for (let i = 0; i < row.length; i++) {
+    const j = jsonValue(row[i]!, intNumbers, () => reals.add(i));
+    if (j === null) return null;
+    cells.push(j);
   }
-  return `[${out.join(",")}]`;
+  return `[${cells.join(",")}]`;
 }
 
 /**

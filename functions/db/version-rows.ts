@@ -6,7 +6,7 @@
  */
 import type { Stamp } from "../clock/hlc.js";
 import { int, textOrNull, type Arg, type Row, type SqlExec, type Stmt, chunks } from "./port.js";
-import { inKeys, jsonRows, jsonRowsSelect } from "./json-rows.js";
+import { inKeys, jsonRow, jsonRowsSelect } from "./json-rows.js";
 import type { RowState } from "./row-state.js";
 import type { Val, SqlValue } from "./values.js";
 
@@ -79,8 +79,8 @@ export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
 export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
   return chunks(vs, 5000).flatMap((part) => {
     const rows = part.map((v) => versionArgs(v, true));
-    const json = jsonRows(rows, true);
-    if (json !== null) return [{ sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) ${jsonRowsSelect(11)}`, args: [json] }];
+    const json = rows.map((r) => jsonRow(r, new Set(), true));
+    if (json.every((j) => j !== null)) return [{ sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) ${jsonRowsSelect(11)}`, args: [`[${json.join(",")}]`] }];
     return chunks(rows, 500).map((few) => ({
       sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${few.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
       args: few.flat(),
