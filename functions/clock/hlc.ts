@@ -8,7 +8,8 @@ import { z } from "zod";
 
 export const SITE_ID_RE = /^[0-9a-f]{16}$/;
 export const SiteIdSchema = z.string().regex(SITE_ID_RE, "site id must be 16 lowercase hex digits");
-export const StampSchema = z.string().regex(/^[0-9a-f]{32}$/, "stamp must be 32 lowercase hex digits");
+export const STAMP_RE = /^[0-9a-f]{32}$/;
+export const StampSchema = z.string().regex(STAMP_RE, "stamp must be 32 lowercase hex digits");
 export type Stamp = string;
 
 export interface Hlc {

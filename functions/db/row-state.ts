@@ -8,8 +8,8 @@
  * idempotent, so any delivery order, duplicate or retry converges.
  */
 import { z } from "zod";
-import { StampSchema, maxStamp, type Stamp } from "../clock/hlc.js";
-import { ValSchema, valKey, type Val } from "./values.js";
+import { STAMP_RE, StampSchema, maxStamp, type Stamp } from "../clock/hlc.js";
+import { valKey, valProblem, type Val } from "./values.js";
 
 export interface RowState {
   /** Stamp of the last insert of this row: every column was written then. */
@@ -22,11 +22,29 @@ export interface RowState {
   vals: Record<string, Val>;
 }
 
+const stampProblem = (v: unknown): string | null => (typeof v === "string" && STAMP_RE.test(v) ? null : "stamp must be 32 lowercase hex digits");
+
+/**
+ * A record whose entries are checked by hand: a row carries a stamp and a value per column, and
+ * walking each entry through zod's record machinery was most of the cost of reading a page.
+ */
+function recordOf<T>(problem: (v: unknown) => string | null) {
+  const why = (r: unknown): string | null => {
+    if (typeof r !== "object" || r === null || Array.isArray(r)) return "expected an object";
+    for (const [k, v] of Object.entries(r)) {
+      const p = problem(v);
+      if (p !== null) return `${JSON.stringify(k)}: ${p}`;
+    }
+    return null;
+  };
+  return z.custom<Record<string, T>>((r) => why(r) === null, { error: (issue) => why(issue.input) ?? "invalid record" });
+}
+
 export const RowStateSchema = z.object({
   ins: StampSchema,
-  clk: z.record(z.string(), StampSchema),
+  clk: recordOf<Stamp>(stampProblem),
   del: StampSchema.nullable(),
-  vals: z.record(z.string(), ValSchema),
+  vals: recordOf<Val>(valProblem),
 });
 
 export function colStamp(s: RowState, col: string): Stamp | null {

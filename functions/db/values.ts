@@ -5,7 +5,6 @@
  *   real -> {f:number}, blob -> {b:"base64"}.
  * The form is canonical: one SQLite value has exactly one encoding, so encodings compare as strings.
  */
-import { z } from "zod";
 
 /**
  * `{r, t}` is a reference to the row with identity r in table t: a foreign key into a rowid
@@ -13,16 +12,36 @@ import { z } from "zod";
  */
 export type Val = null | string | number | { i: string } | { f: number | "Infinity" | "-Infinity" } | { b: string } | { r: string; t: string };
 
-export const ValSchema: z.ZodType<Val> = z.union([
-  z.null(),
-  z.string(),
-  z.number().int().refine(Number.isSafeInteger, "integer outside the safe range must be sent as {i}"),
-  z.object({ i: z.string().regex(/^-?\d{1,19}$/, "integer must be decimal digits") }).strict(),
-  // JSON has no infinities; SQLite's REAL does.
-  z.object({ f: z.union([z.number(), z.enum(["Infinity", "-Infinity"])]) }).strict(),
-  z.object({ b: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "blob must be base64") }).strict(),
-  z.object({ r: z.string().min(1).max(200), t: z.string().min(1) }).strict(),
-]);
+const INT_TEXT = /^-?\d{1,19}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const SHAPES = "expected null, text, a safe integer, {i}, {f}, {b} or {r, t}";
+
+/**
+ * Why `v` is not a Val, or null if it is. Checked by hand because values are most of every
+ * page: a zod union tries each of the seven shapes in turn and builds an issue for every miss.
+ */
+export function valProblem(v: unknown): string | null {
+  if (v === null || typeof v === "string") return null;
+  if (typeof v === "number") return Number.isSafeInteger(v) ? null : Number.isInteger(v) ? "integer outside the safe range must be sent as {i}" : "a real must be sent as {f}";
+  if (typeof v !== "object" || Array.isArray(v)) return SHAPES;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1) {
+    switch (keys[0]) {
+      case "i":
+        return typeof o.i === "string" && INT_TEXT.test(o.i) ? null : "integer must be decimal digits";
+      case "f":
+        // JSON has no infinities; SQLite's REAL does.
+        return (typeof o.f === "number" && Number.isFinite(o.f)) || o.f === "Infinity" || o.f === "-Infinity" ? null : "real must be a finite number, \"Infinity\" or \"-Infinity\"";
+      case "b":
+        return typeof o.b === "string" && BASE64.test(o.b) ? null : "blob must be base64";
+    }
+  }
+  if (keys.length === 2 && "r" in o && "t" in o) {
+    return typeof o.r === "string" && o.r.length >= 1 && o.r.length <= 200 && typeof o.t === "string" && o.t.length >= 1 ? null : "a row reference needs r (1 to 200 characters) and t (a table name)";
+  }
+  return SHAPES;
+}
 
 /** A value as the libSQL client hands it over (intMode "bigint") or takes it as an argument. */
 export type SqlValue = null | string | number | bigint | ArrayBuffer | Uint8Array;

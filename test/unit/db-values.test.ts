@@ -1,7 +1,8 @@
-/** Blob encoding for the wire: standard base64, exact for every length, fast for photos. */
+/** Values on the wire: blob encoding (standard base64, exact for every length, fast for photos) and the checks of row states. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { base64ToBytes, bytesToBase64 } from "../../functions/db/values.js";
+import { ChangeBatchSchema } from "../../functions/wire/database.js";
 
 describe("base64 for blobs", () => {
   it("matches Node's base64 and round-trips, for every length and byte", () => {
@@ -24,5 +25,30 @@ describe("base64 for blobs", () => {
 
   it("refuses characters outside the alphabet", () => {
     expect(() => base64ToBytes("ab$d")).toThrow(/invalid base64 character at 2/);
+  });
+});
+
+describe("row states on the wire", () => {
+  const stamp = "0".repeat(32);
+  const change = (vals: Record<string, unknown>, clk: Record<string, unknown> = {}) => ({ from: "a".repeat(16), changes: [{ t: "teams", g: "x.1", s: { ins: stamp, clk, del: null, vals } }] });
+  const problem = (body: unknown): string => {
+    const r = ChangeBatchSchema.safeParse(body);
+    return r.success ? "" : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+  };
+
+  it("accepts every value shape", () => {
+    expect(problem(change({ a: null, b: "text", c: 12, d: { i: "9223372036854775807" }, e: { f: 2.5 }, f: { f: "-Infinity" }, g: { b: "AAE=" }, h: { r: "x.2", t: "matches" } }, { a: stamp }))).toBe("");
+  });
+
+  it("names the column and the problem of a bad value or stamp", () => {
+    expect(problem(change({ score: 2.5 }))).toBe('changes.0.s.vals: "score": a real must be sent as {f}');
+    expect(problem(change({ n: 2 ** 60 }))).toMatch(/"n": integer outside the safe range must be sent as \{i\}/);
+    expect(problem(change({ n: { i: "12a" } }))).toMatch(/"n": integer must be decimal digits/);
+    expect(problem(change({ p: { b: "not base64!" } }))).toMatch(/"p": blob must be base64/);
+    expect(problem(change({ p: { f: "NaN" } }))).toMatch(/"p": real must be a finite number/);
+    expect(problem(change({ p: [1] }))).toMatch(/"p": expected null, text, a safe integer/);
+    expect(problem(change({ p: { r: "", t: "teams" } }))).toMatch(/"p": a row reference needs r/);
+    expect(problem(change({ p: { i: "1", f: 1 } }))).toMatch(/"p": expected null/);
+    expect(problem(change({}, { name: "yesterday" }))).toBe('changes.0.s.clk: "name": stamp must be 32 lowercase hex digits');
   });
 });
