@@ -7,9 +7,9 @@ import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { pkArgs } from "./identity.js";
 import { inKeys } from "./json-rows.js";
-import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
+import type { Row, SqlExec, Stmt } from "./port.js";
 import type { Schema } from "./schema.js";
-import { encodeVal, type Val } from "./values.js";
+import { bytesToBase64, type Val } from "./values.js";
 
 /** Values by local key (String(lk)) for the given local keys of one table. */
 export async function readLocalValues(
@@ -20,75 +20,65 @@ export async function readLocalValues(
 ): Promise<Map<string, Record<string, Val>>> {
   const out = new Map<string, Record<string, Val>>();
   if (lks.length === 0) return out;
-  const cols = t.cols.map((c) => quoteIdent(c.name)).join(", ");
-  // Last column: does any text value hold a NUL? The libsql binding cuts text at the first NUL
-  // when reading, so such rows are read again as hex (nulTexts).
-  const nulFlag = t.cols.length ? t.cols.map((c) => `(typeof(${quoteIdent(c.name)}) = 'text' AND instr(${quoteIdent(c.name)}, char(0)) > 0)`).join(" OR ") : "0";
-  const sel = `${cols ? `, ${cols}` : ""}, ${nulFlag}`;
+  // Each row's values come as one JSON text already in their wire form: one result cell per row
+  // instead of one per value, and text with NUL characters arrives whole.
+  const sel = `json_array(${t.cols.map((c) => valJson(quoteIdent(c.name))).join(", ")})`;
   const stmts: Stmt[] = [];
   const keyOf: ((r: Row) => string)[] = [];
   if (t.identity.kind === "rowid") {
     for (const inList of inKeys(lks)) {
-      stmts.push({ sql: `SELECT rowid${sel} FROM ${quoteIdent(t.name)} WHERE rowid ${inList.sql}`, args: inList.args });
+      stmts.push({ sql: `SELECT rowid, ${sel} FROM ${quoteIdent(t.name)} WHERE rowid ${inList.sql}`, args: inList.args });
       keyOf.push((r) => String(r[0]));
     }
   } else {
-    const where = pkWhere(t);
+    const where = t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND ");
     for (const lk of lks) {
-      stmts.push({ sql: `SELECT 0${sel} FROM ${quoteIdent(t.name)} WHERE ${where}`, args: pkArgs(String(lk)) });
+      stmts.push({ sql: `SELECT 0, ${sel} FROM ${quoteIdent(t.name)} WHERE ${where}`, args: pkArgs(String(lk)) });
       keyOf.push(() => String(lk));
     }
   }
   const results = await tx.batch(stmts);
   const refs = schema.refs.get(t.name);
   const pending: { vals: Record<string, Val>; col: string; parent: string; key: bigint }[] = [];
-  const withNul: { vals: Record<string, Val>; stmt: Stmt }[] = [];
   results.forEach((rows, i) => {
     for (const r of rows) {
+      const cells = JSON.parse(String(r[1])) as (Val | { h: string })[];
       const vals: Record<string, Val> = {};
-      if (Number(r[t.cols.length + 1] ?? 0)) {
-        const byKey = t.identity.kind === "rowid" ? { sql: "rowid = ?", args: [r[0] as Arg] } : { sql: pkWhere(t), args: stmts[i]!.args ?? [] };
-        withNul.push({ vals, stmt: { sql: `SELECT ${hexTexts(t)} FROM ${quoteIdent(t.name)} WHERE ${byKey.sql}`, args: byKey.args } });
-      }
       t.cols.forEach((c, j) => {
-        const raw = r[j + 1] ?? null;
+        const cell = cells[j] ?? null;
+        const v = cell !== null && typeof cell === "object" && "h" in cell ? { b: bytesToBase64(hexBytes(cell.h)) } : cell;
         const parent = refs?.get(c.name);
-        if (parent && (typeof raw === "bigint" || typeof raw === "number")) pending.push({ vals, col: c.name, parent, key: BigInt(raw) });
-        vals[c.name] = encodeVal(raw);
+        const key = typeof v === "number" ? BigInt(v) : v !== null && typeof v === "object" && "i" in v ? BigInt(v.i) : null;
+        if (parent && key !== null) pending.push({ vals, col: c.name, parent, key });
+        vals[c.name] = v;
       });
       out.set(keyOf[i]!(r), vals);
     }
   });
   await resolveRefs(tx, pending);
-  await nulTexts(tx, t, withNul);
   return out;
 }
 
-function pkWhere(t: TableInfo): string {
-  return t.identity.kind === "pk" ? t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND ") : "rowid = ?";
+/**
+ * A column's value as JSON in its wire form (functions/db/values.ts), computed by SQLite. Reals
+ * go through printf('%!.17g'), which round-trips (JSON rendering keeps only 15 digits); blobs
+ * come as {h: hex}, as SQLite has no base64.
+ */
+function valJson(c: string): string {
+  return (
+    `CASE typeof(${c}) WHEN 'integer' THEN iif(${c} BETWEEN -9007199254740991 AND 9007199254740991, ${c}, json_object('i', CAST(${c} AS TEXT))) ` +
+    `WHEN 'real' THEN json_object('f', CASE WHEN ${c} = 9e999 THEN 'Infinity' WHEN ${c} = -9e999 THEN '-Infinity' ELSE json(printf('%!.17g', ${c})) END) ` +
+    `WHEN 'blob' THEN json_object('h', hex(${c})) ELSE ${c} END`
+  );
 }
 
-function hexTexts(t: TableInfo): string {
-  return t.cols.map((c) => `CASE WHEN typeof(${quoteIdent(c.name)}) = 'text' THEN hex(${quoteIdent(c.name)}) END`).join(", ");
-}
-
-/** Re-reads, as hex, the text values of the rows that hold a NUL character, and decodes them whole. */
-async function nulTexts(tx: SqlExec, t: TableInfo, rows: { vals: Record<string, Val>; stmt: Stmt }[]): Promise<void> {
-  if (rows.length === 0) return;
-  const decoder = new TextDecoder();
-  const results = await tx.batch(rows.map((r) => r.stmt));
-  rows.forEach(({ vals }, i) => {
-    const r = results[i]?.[0];
-    if (!r) return;
-    t.cols.forEach((c, j) => {
-      if (typeof r[j] === "string") vals[c.name] = decoder.decode(hexBytes(String(r[j])));
-    });
-  });
-}
+/** Nibble values of the upper-case hex digits SQLite's hex() writes. */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) NIBBLE["0123456789ABCDEF".charCodeAt(i)] = i;
 
 function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (NIBBLE[hex.charCodeAt(2 * i)]! << 4) | NIBBLE[hex.charCodeAt(2 * i + 1)]!;
   return out;
 }
 
