@@ -15,6 +15,8 @@ type DatabaseCtor = typeof LibsqlDatabase;
 
 /** Re-checks after file activity that showed no commit yet (see onActivity). */
 const FOLLOW_UP_MS = [2, 5, 10, 20, 50];
+/** File events closer together than this are one burst: a big write fires one per WAL frame. */
+const BURST_MS = 5;
 
 export interface DbWatchOptions {
   pollMs?: number;
@@ -30,6 +32,8 @@ export class DbWatch {
   private watcher: FSWatcher | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
   private followUps: ReturnType<typeof setTimeout>[] = [];
+  private lastLook = -Infinity;
+  private burst: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly file: string,
@@ -59,6 +63,16 @@ export class DbWatch {
    * yet, look again a few times over the next ~50 ms rather than wait for the poll.
    */
   private onActivity(): void {
+    const since = performance.now() - this.lastLook;
+    if (since < BURST_MS) {
+      // Inside a burst (thousands of events while a sync applies a page): look once it settles, not at every event.
+      this.burst ??= setTimeout(() => {
+        this.burst = null;
+        this.onActivity();
+      }, BURST_MS - since);
+      return;
+    }
+    this.lastLook = performance.now();
     if (this.check()) return;
     for (const t of this.followUps) clearTimeout(t);
     this.followUps = FOLLOW_UP_MS.map((ms) =>
@@ -71,6 +85,8 @@ export class DbWatch {
   stop(): void {
     for (const t of this.followUps) clearTimeout(t);
     this.followUps = [];
+    if (this.burst !== null) clearTimeout(this.burst);
+    this.burst = null;
     this.watcher?.close();
     this.watcher = null;
     if (this.poll !== null) clearInterval(this.poll);

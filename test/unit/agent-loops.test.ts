@@ -200,6 +200,28 @@ describe("DbWatch", () => {
     app.close();
   });
 
+  it("in a burst of commits (looked at once per few ms, not at every file event) the last commit is never missed", async () => {
+    const file = path.join(dir, "burst.db");
+    const app = new Database(file);
+    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x)");
+    const seen: number[] = [];
+    const version = app.prepare("SELECT count(*) FROM t").raw(true);
+    // A long poll: only the file watch can report within the loop below.
+    const w = new DbWatch(file, () => seen.push(Number((version.get() as unknown[])[0])), { onError: () => undefined, pollMs: 60_000 });
+    w.start();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 200; i++) {
+        app.exec("INSERT INTO t VALUES (randomblob(5000))");
+        // Let the watch's events in between commits, as when another process writes.
+        await new Promise((r) => setImmediate(r));
+      }
+      for (let i = 0; i < 400 && seen.at(-1) !== 200 * (round + 1); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(seen.at(-1), `round ${round}: the burst's last commit is reported`).toBe(200 * (round + 1));
+    }
+    w.stop();
+    app.close();
+  });
+
   it("reports the missing file as an error, then picks it up once it exists", () => {
     const file = path.join(dir, "later.db");
     const errors: unknown[] = [];
