@@ -5,9 +5,11 @@
 //   resumable, and `libsql` resets a statement only before running it again). An active VM
 //   keeps its read snapshot and counts as a pending writer, even after ROLLBACK, until the JS
 //   object is garbage-collected; every later write on the connection then fails with
-//   SQLITE_BUSY_SNAPSHOT. So such statements stay in the cache, where re-running the same SQL
-//   (the BUSY retry) resets them, and the connection is marked `tainted`: its owner replaces
-//   it as soon as it is back in autocommit.
+//   SQLITE_BUSY_SNAPSHOT (or COMMIT with "SQL statements in progress"). So such statements stay
+//   in the cache and are remembered as stale until they run to completion again; while any is
+//   stale the connection is `tainted`, and its owner replaces it once in autocommit, unless the
+//   next statement is the stale one itself: running it resets it first, which is what the
+//   BUSY retry does, so a retry does not cost a new connection.
 // - `Statement.run()` on a statement that returns rows steps once and leaves it active too, so
 //   statements with result columns are always read to the end with `.all()`.
 
@@ -22,8 +24,8 @@ export class Connection {
   readonly #db: Database.Database;
   readonly #cache = new Map<string, Statement>();
   #counters: Statement | undefined;
-  /** A statement failed with BUSY/LOCKED and may be holding a stale snapshot: replace when in autocommit. */
-  tainted = false;
+  /** Statements that failed with BUSY/LOCKED and have not run to completion since. */
+  readonly #stale = new Set<Statement>();
   /** The connection ran something that a later stream must not inherit (pragmas, temp objects). */
   dirty = false;
   #closed = false;
@@ -46,6 +48,22 @@ export class Connection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** A statement failed with BUSY/LOCKED and may be holding a stale snapshot (see the file comment). */
+  get tainted(): boolean {
+    return this.#stale.size > 0;
+  }
+
+  /**
+   * Whether a stale statement other than the one `sql` would reuse is left: then the
+   * connection must be replaced (in autocommit) before `sql` runs on it.
+   */
+  staleBesides(sql?: string): boolean {
+    if (this.#stale.size === 0) return false;
+    if (sql === undefined || this.#stale.size > 1) return true;
+    const cached = this.#cache.get(sql);
+    return cached === undefined || !this.#stale.has(cached);
   }
 
   /** A prepared statement for `sql`, from the cache when possible. Throws SQLite's prepare errors. */
@@ -91,9 +109,14 @@ export class Connection {
     return { total: row[0], changes: row[1], lastInsertRowid: row[2] };
   }
 
-  /** Records an error of a statement run on this connection (see the class comment). */
-  noteError(e: unknown): void {
-    if (isBusyFamily(sqliteErrorCode(e))) this.tainted = true;
+  /** Records that `stmt` (from `prepare`) failed; without a statement, preparing failed and left nothing active. */
+  noteError(e: unknown, stmt: Statement | undefined): void {
+    if (stmt !== undefined && isBusyFamily(sqliteErrorCode(e))) this.#stale.add(stmt);
+  }
+
+  /** Records that `stmt` ran to completion: `libsql` reset it before running, so it is no longer stale. */
+  noteDone(stmt: Statement): void {
+    this.#stale.delete(stmt);
   }
 
   /** Rolls back an open transaction; false if the connection could not be brought back to autocommit. */

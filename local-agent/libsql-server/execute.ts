@@ -10,6 +10,7 @@ import type {
   BatchResult,
   Col,
   DescribeResult,
+  SqlRow,
   Stmt,
   StmtResult,
   StreamRequest,
@@ -17,12 +18,12 @@ import type {
   StreamResult,
 } from "./protocol.js";
 import { analyzeSql, type SqlInfo } from "./sql-text.js";
-import { hranaToSql, sqlToHrana, type HranaValue, type SqlValue } from "./values.js";
+import { hranaToSql, type SqlValue } from "./values.js";
 
 /** What a request needs from its stream. */
 export interface ExecContext {
-  /** The stream's connection, opened on first use. */
-  connection(): Connection;
+  /** The stream's connection, opened on first use; `sql` is the statement about to run on it, if any. */
+  connection(sql?: string): Connection;
   /** True when the stream is outside an explicit transaction (also when it has no connection yet). */
   isAutocommit(): boolean;
   /** SQL texts stored with store_sql, by id. */
@@ -119,27 +120,34 @@ export function bindArgs(info: SqlInfo, stmt: Pick<Stmt, "args" | "named_args">)
   return values;
 }
 
-function columnsOf(stmt: ReturnType<Connection["prepare"]>): Col[] {
+type Statement = ReturnType<Connection["prepare"]>;
+
+function columnsOf(stmt: Statement): Col[] {
   return stmt.columns().map((c) => ({ name: c.name, decltype: c.type }));
 }
 
 export function executeStmt(ctx: ExecContext, stmt: Stmt): StmtResult {
   const sql = resolveSql(ctx, stmt);
-  const info = singleStatement(sql);
+  return runStmt(ctx, sql, singleStatement(sql), stmt);
+}
+
+function runStmt(ctx: ExecContext, sql: string, info: SqlInfo, stmt: Stmt): StmtResult {
   refuseUnsafe(info);
   const args = bindArgs(info, stmt);
-  const conn = ctx.connection();
+  const conn = ctx.connection(sql);
   const started = performance.now();
   if (info.touchesConnectionState) conn.dirty = true;
+  let prepared: Statement | undefined;
   try {
-    const prepared = conn.prepare(sql);
+    prepared = conn.prepare(sql);
     if (prepared.reader) {
       // SELECT/VALUES/EXPLAIN cannot write; anything else with rows (RETURNING, PRAGMA) may.
       const mayWrite = info.kind !== "select";
       const before = mayWrite ? conn.counters().total : 0n;
-      const raw = prepared.all(args) as unknown[][];
+      const raw = prepared.all(args) as SqlRow[];
+      conn.noteDone(prepared);
       const cols = columnsOf(prepared);
-      const rows: HranaValue[][] = stmt.want_rows === false ? [] : raw.map((row) => row.map(sqlToHrana));
+      const rows = stmt.want_rows === false ? [] : raw;
       let affected = 0;
       let lastInsertRowid: string | null = null;
       if (mayWrite) {
@@ -158,6 +166,7 @@ export function executeStmt(ctx: ExecContext, stmt: Stmt): StmtResult {
       };
     }
     const run = prepared.run(args);
+    conn.noteDone(prepared);
     const rowid = run.lastInsertRowid;
     // `libsql` reports the rowid as a double: ask SQLite again when that lost precision.
     const lastInsertRowid =
@@ -172,7 +181,7 @@ export function executeStmt(ctx: ExecContext, stmt: Stmt): StmtResult {
       query_duration_ms: performance.now() - started,
     };
   } catch (e) {
-    conn.noteError(e);
+    conn.noteError(e, prepared);
     throw e;
   }
 }
@@ -246,12 +255,12 @@ export function executeBatch(ctx: ExecContext, batch: Batch): { result: BatchRes
       continue;
     }
     try {
-      stepResults.push(executeStmt(ctx, step.stmt));
+      const sql = resolveSql(ctx, step.stmt);
+      const info = singleStatement(sql);
+      stepResults.push(runStmt(ctx, sql, info, step.stmt));
       stepErrors.push(null);
       outcomes.push("ok");
-      if (!changedSomething && (!startedInAutocommit || !isHarmless(analyzeSql(resolveSql(ctx, step.stmt))))) {
-        changedSomething = true;
-      }
+      if (!startedInAutocommit || !isHarmless(info)) changedSomething = true;
     } catch (e) {
       stepResults.push(null);
       stepErrors.push(toProtoError(e));
@@ -307,18 +316,14 @@ function isReadonly(conn: Connection, sql: string, info: SqlInfo): boolean {
 export function describeStmt(ctx: ExecContext, sql: string): DescribeResult {
   const info = singleStatement(sql);
   const conn = ctx.connection();
-  try {
-    const prepared = conn.prepare(sql);
-    return {
-      params: info.params.map((p) => ({ name: p.name })),
-      cols: columnsOf(prepared),
-      is_explain: info.isExplain,
-      is_readonly: isReadonly(conn, sql, info),
-    };
-  } catch (e) {
-    conn.noteError(e);
-    throw e;
-  }
+  // Only prepares (and EXPLAINs): no statement is left active, whatever fails.
+  const prepared = conn.prepare(sql);
+  return {
+    params: info.params.map((p) => ({ name: p.name })),
+    cols: columnsOf(prepared),
+    is_explain: info.isExplain,
+    is_readonly: isReadonly(conn, sql, info),
+  };
 }
 
 function ok(response: StreamResponse): RequestOutcome {

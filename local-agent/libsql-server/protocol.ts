@@ -4,23 +4,17 @@
 
 import { z } from "zod";
 import type { ProtoError } from "./errors.js";
-import { isInt64Text, type HranaValue } from "./values.js";
+import { hranaValueProblem, sqlToHrana, type HranaValue } from "./values.js";
 
 const Int32 = z.number().int().min(-2_147_483_648).max(2_147_483_647);
-// JSON.parse turns 1e999 into Infinity, which SQLite stores as a REAL: accept it.
-const FloatNumber = z.custom<number>((v) => typeof v === "number" && !Number.isNaN(v), "expected a number");
-const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
-export const ValueSchema: z.ZodType<HranaValue> = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("null") }),
-  z.object({
-    type: z.literal("integer"),
-    value: z.string().refine(isInt64Text, "expected a 64-bit integer as a decimal string"),
-  }),
-  z.object({ type: z.literal("float"), value: FloatNumber }),
-  z.object({ type: z.literal("text"), value: z.string() }),
-  z.object({ type: z.literal("blob"), base64: z.string().regex(BASE64, "expected base64") }),
-]);
+// A plain check rather than a union of objects: a 500-row INSERT has thousands of arguments.
+export const ValueSchema = z.custom<HranaValue>().superRefine((v, ctx) => {
+  const problem = hranaValueProblem(v);
+  if (problem !== undefined) {
+    ctx.addIssue({ code: "custom", message: problem.message, path: problem.field === undefined ? [] : [problem.field] });
+  }
+});
 
 const oneSqlSource = (s: { sql?: string | null | undefined; sql_id?: number | null | undefined }): boolean =>
   (s.sql !== undefined && s.sql !== null) !== (s.sql_id !== undefined && s.sql_id !== null);
@@ -119,9 +113,16 @@ export interface Col {
   decltype: string | null;
 }
 
+/**
+ * A row as `libsql` reads it with `.raw().safeIntegers()` (null, bigint, number, string or
+ * bytes), kept so until the response is written: encodePipelineResponse writes each cell as its
+ * Hrana value without building an object per cell.
+ */
+export type SqlRow = unknown[];
+
 export interface StmtResult {
   cols: Col[];
-  rows: HranaValue[][];
+  rows: SqlRow[];
   affected_row_count: number;
   last_insert_rowid: string | null;
   /** sqld's extension. Approximated by the rows returned: `libsql` exposes no statement counters. */
@@ -187,4 +188,97 @@ export function encodeJson(body: unknown): string {
   );
   const quoted = (sign: string): string => JSON.stringify(`${token}${sign}`);
   return replaced.split(quoted("+")).join("1e999").split(quoted("-")).join("-1e999");
+}
+
+/** Collects JSON text as UTF-8 in one growing Buffer, so that no string of the whole body is built. */
+class JsonBytes {
+  #buf = Buffer.allocUnsafe(16 * 1024);
+  #length = 0;
+
+  add(json: string): void {
+    // Room for the worst case, 3 bytes per UTF-16 unit, so that `write` never truncates.
+    const needed = this.#length + 3 * json.length;
+    if (needed > this.#buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.#buf.length, needed));
+      this.#buf.copy(bigger, 0, 0, this.#length);
+      this.#buf = bigger;
+    }
+    this.#length += this.#buf.write(json, this.#length, "utf8");
+  }
+
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#length);
+  }
+}
+
+const NULL_CELL = '{"type":"null"}';
+
+/** JSON of one cell's Hrana value: the text encodeJson(sqlToHrana(v)) gives, without the object. */
+function cellJson(v: unknown): string {
+  switch (typeof v) {
+    case "bigint":
+      return `{"type":"integer","value":"${v}"}`;
+    case "string":
+      return `{"type":"text","value":${JSON.stringify(v)}}`;
+    case "number":
+      // A finite number prints as JSON.stringify prints it; ±Infinity takes the general path.
+      if (Number.isFinite(v)) return `{"type":"float","value":${v}}`;
+      break;
+    default:
+      if (v === null) return NULL_CELL;
+      if (v instanceof Uint8Array) {
+        return `{"type":"blob","base64":"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")}"}`;
+      }
+  }
+  return encodeJson(sqlToHrana(v));
+}
+
+function addStmtResult(out: JsonBytes, result: StmtResult): void {
+  // Same key order as JSON.stringify(result) when cols and rows come first, as runStmt builds it.
+  const { cols, rows, ...counts } = result;
+  out.add(`{"cols":${JSON.stringify(cols)},"rows":[`);
+  let open = "[";
+  for (const row of rows) {
+    let json = open;
+    for (let c = 0; c < row.length; c++) json += (c === 0 ? "" : ",") + cellJson(row[c]);
+    // One `add` per row: short strings are cheap to join, and few calls cross into C++.
+    out.add(`${json}]`);
+    open = ",[";
+  }
+  out.add(`],${JSON.stringify(counts).slice(1)}`);
+}
+
+function addStreamResult(out: JsonBytes, result: StreamResult): void {
+  if (result.type === "ok" && result.response.type === "execute") {
+    out.add('{"type":"ok","response":{"type":"execute","result":');
+    addStmtResult(out, result.response.result);
+    out.add("}}");
+  } else if (result.type === "ok" && result.response.type === "batch") {
+    const { step_results: steps, step_errors: errors } = result.response.result;
+    out.add('{"type":"ok","response":{"type":"batch","result":{"step_results":[');
+    steps.forEach((step, i) => {
+      if (i > 0) out.add(",");
+      if (step === null) out.add("null");
+      else addStmtResult(out, step);
+    });
+    out.add(`],"step_errors":${JSON.stringify(errors)}}}}`);
+  } else {
+    // No rows in the other results.
+    out.add(JSON.stringify(result));
+  }
+}
+
+/**
+ * The UTF-8 JSON of a pipeline response: the text encodeJson gives for the same body with every
+ * row cell as its Hrana value, written straight into one Buffer.
+ */
+export function encodePipelineResponse(body: PipelineRespBody): Buffer {
+  const out = new JsonBytes();
+  out.add(`{"baton":${JSON.stringify(body.baton)},"base_url":${JSON.stringify(body.base_url)},"results":[`);
+  body.results.forEach((result, i) => {
+    if (i > 0) out.add(",");
+    addStreamResult(out, result);
+  });
+  out.add("]}");
+  return out.bytes();
 }

@@ -12,7 +12,7 @@ import { isIP } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import { HttpError } from "./errors.js";
 import { runPipeline, type PipelineContext } from "./pipeline.js";
-import { describeZodError, encodeJson, PipelineReqBodySchema } from "./protocol.js";
+import { describeZodError, encodeJson, encodePipelineResponse, PipelineReqBodySchema } from "./protocol.js";
 import { DatabasePool } from "./pool.js";
 import { StreamRegistry } from "./streams.js";
 
@@ -57,19 +57,26 @@ function isLoopback(host: string): boolean {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, close = false): void {
+  sendBytes(res, status, Buffer.from(encodeJson(body), "utf8"), close);
+}
+
+/**
+ * Sends a JSON body as one Buffer: given a string, `http` prepends the headers to it and the
+ * socket's writev encodes it again, into a fresh allocation of three times its length.
+ */
+function sendBytes(res: ServerResponse, status: number, bytes: Buffer, close = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const text = typeof body === "string" ? body : encodeJson(body);
   const headers: Record<string, string | number> = {
     "content-type": JSON_TYPE,
-    "content-length": Buffer.byteLength(text),
+    "content-length": bytes.length,
     "cache-control": "no-store",
   };
   if (close) headers.connection = "close";
   res.writeHead(status, headers);
-  res.end(text);
+  res.end(bytes);
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string, close = false): void {
@@ -179,7 +186,7 @@ export async function startLibsqlServer(opts: LibsqlServerOptions): Promise<Libs
       if (body.baton !== null) registry.abandon(body.baton);
       return;
     }
-    sendJson(res, 200, body);
+    sendBytes(res, 200, encodePipelineResponse(body));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -14,9 +14,9 @@ interface Token {
 
 export interface ParamSlot {
   /** The parameter's name with its prefix (`:a`, `@a`, `$a`, `?3`), or null for `?`. */
-  name: string | null;
+  readonly name: string | null;
   /** False for indexes that `?NNN` skipped over: SQLite counts them but nothing uses them. */
-  referenced: boolean;
+  readonly referenced: boolean;
 }
 
 export type StatementKind =
@@ -33,21 +33,21 @@ export type StatementKind =
 
 export interface SqlInfo {
   /** Statements of the text, without their terminating semicolons; empty ones dropped. */
-  statements: string[];
+  readonly statements: readonly string[];
   /** Parameter slots of the whole text, index 0 describing SQLite's parameter 1. */
-  params: ParamSlot[];
+  readonly params: readonly ParamSlot[];
   /** Classification of the first statement. */
-  kind: StatementKind;
-  isExplain: boolean;
+  readonly kind: StatementKind;
+  readonly isExplain: boolean;
   /** `PRAGMA x(...)` / `PRAGMA x = ...` that is not a pure read of the pragma. */
-  setsPragma: boolean;
+  readonly setsPragma: boolean;
   /** PRAGMA name (lower case, schema prefix dropped) when kind is "pragma". */
-  pragmaName: string | null;
+  readonly pragmaName: string | null;
   /**
    * The statement can leave state on the connection that a later stream must not inherit
    * (connection-level pragmas, temp objects, attached databases).
    */
-  touchesConnectionState: boolean;
+  readonly touchesConnectionState: boolean;
 }
 
 function isSpace(c: number): boolean {
@@ -242,21 +242,25 @@ function splitStatements(sql: string, tokens: Token[]): string[] {
   return statements;
 }
 
+// Shared by every unnamed slot: cached analyses of bulk statements hold thousands of them.
+const ANONYMOUS: ParamSlot = Object.freeze({ name: null, referenced: true });
+const SKIPPED: ParamSlot = Object.freeze({ name: null, referenced: false });
+
 function numberParams(sql: string, tokens: Token[]): ParamSlot[] {
   const slots: ParamSlot[] = [];
   const byName = new Map<string, number>();
   for (const t of tokens) {
     if (t.kind !== "param") continue;
-    const text = sql.slice(t.start, t.end);
-    if (text === "?") {
-      slots.push({ name: null, referenced: true });
+    if (t.end - t.start === 1 && sql.charCodeAt(t.start) === 0x3f /* ? */) {
+      slots.push(ANONYMOUS);
       continue;
     }
+    const text = sql.slice(t.start, t.end);
     if (text[0] === "?") {
       const index = Number(text.slice(1));
       // SQLite refuses such indexes when preparing; never allocate for them.
       if (!Number.isSafeInteger(index) || index < 1 || index > 1_000_000) continue;
-      while (slots.length < index) slots.push({ name: null, referenced: false });
+      while (slots.length < index) slots.push(SKIPPED);
       const slot = slots[index - 1];
       if (slot !== undefined && !slot.referenced) {
         slots[index - 1] = { name: text, referenced: true };
@@ -293,12 +297,18 @@ function classify(sql: string, tokens: Token[]): Omit<SqlInfo, "statements" | "p
   const words: string[] = [];
   const meaningful: Token[] = [];
   let sawTemp = false;
+  let namesTempSchema = false;
   for (const t of tokens) {
     if (t.kind === "semi") {
       if (meaningful.length > 0) break;
       continue;
     }
     if (t.kind === "ws") continue;
+    // `temp.x` (or `"temp".x`) names the temp schema without the TEMP keyword.
+    const before = meaningful[meaningful.length - 1];
+    if (before !== undefined && isDot(sql, t) && unquote(sql.slice(before.start, before.end)).toLowerCase() === "temp") {
+      namesTempSchema = true;
+    }
     meaningful.push(t);
     if (t.kind === "word") {
       const w = sql.slice(t.start, t.end).toUpperCase();
@@ -364,10 +374,16 @@ function classify(sql: string, tokens: Token[]): Omit<SqlInfo, "statements" | "p
     return { kind: "select", isExplain, setsPragma: false, pragmaName: null, touchesConnectionState: false };
   }
   const touchesConnectionState =
-    setsPragma || kind === "attach" || lead === "DETACH" || (sawTemp && (lead === "CREATE" || lead === "ALTER" || lead === "DROP")) ||
-    // `CREATE TABLE temp.x` names the temp schema without the TEMP keyword.
-    /\btemp\s*\./i.test(sql);
+    setsPragma ||
+    kind === "attach" ||
+    lead === "DETACH" ||
+    (sawTemp && (lead === "CREATE" || lead === "ALTER" || lead === "DROP")) ||
+    namesTempSchema;
   return { kind, isExplain, setsPragma, pragmaName, touchesConnectionState };
+}
+
+function isDot(sql: string, t: Token): boolean {
+  return t.end - t.start === 1 && sql.charCodeAt(t.start) === 0x2e;
 }
 
 function unquote(name: string): string {
@@ -379,26 +395,43 @@ function unquote(name: string): string {
   return name;
 }
 
-const CACHE_LIMIT = 512;
-const CACHEABLE_LENGTH = 8192;
+// Batches repeat the same SQL texts, and the bulk ones are long (an INSERT of 500 rows of 11
+// columns is ~20,000 characters and 5,500 parameters): analyses are memoised, least recently
+// used out first, within a bound on entries and one on the characters they hold (with their
+// parameter slots, at most ~10 MB).
+const CACHE_ENTRIES = 1_000;
+const CACHE_CHARS = 2 * 1024 * 1024;
+const CACHEABLE_LENGTH = 256 * 1024;
 const cache = new Map<string, SqlInfo>();
+let cachedChars = 0;
 
-/** Analyses SQL text; results for short texts are memoised (batches repeat the same SQL). */
-export function analyzeSql(sql: string): SqlInfo {
-  const hit = cache.get(sql);
-  if (hit !== undefined) return hit;
+function analyze(sql: string): SqlInfo {
   const tokens = tokenize(sql);
-  const info: SqlInfo = {
+  return {
     statements: splitStatements(sql, tokens),
     params: numberParams(sql, tokens),
     ...classify(sql, tokens),
   };
+}
+
+/** Analyses SQL text. The result may be shared with other callers: never change it. */
+export function analyzeSql(sql: string): SqlInfo {
+  const hit = cache.get(sql);
+  if (hit !== undefined) {
+    // Map keeps insertion order: re-inserting makes this the most recently used entry.
+    cache.delete(sql);
+    cache.set(sql, hit);
+    return hit;
+  }
+  const info = analyze(sql);
   if (sql.length <= CACHEABLE_LENGTH) {
-    if (cache.size >= CACHE_LIMIT) {
-      const oldest = cache.keys().next();
-      if (oldest.done !== true) cache.delete(oldest.value);
-    }
     cache.set(sql, info);
+    cachedChars += sql.length;
+    for (const oldest of cache.keys()) {
+      if (cache.size <= CACHE_ENTRIES && cachedChars <= CACHE_CHARS) break;
+      cache.delete(oldest);
+      cachedChars -= oldest.length;
+    }
   }
   return info;
 }

@@ -20,9 +20,9 @@ export class Stream implements ExecContext {
 
   constructor(readonly pool: DatabasePool) {}
 
-  connection(): Connection {
+  connection(sql?: string): Connection {
     let conn = this.#conn;
-    if (conn !== undefined && conn.tainted && !conn.inTransaction) {
+    if (conn !== undefined && conn.staleBesides(sql) && !conn.inTransaction) {
       // Nothing of a transaction is lost; see connection.ts for why a tainted one is replaced.
       this.pool.release(conn);
       conn = undefined;

@@ -292,6 +292,15 @@ describe("HTTP surface", () => {
       [JSON.stringify({ baton: null, requests: { type: "execute" } }), /requests: /],
       [JSON.stringify({ baton: null, requests: [{ type: "teleport" }] }), /requests\[0\]\.type: Invalid discriminator/],
       [JSON.stringify({ requests: [{ type: "execute", stmt: { sql: "SELECT ?", args: [{ type: "integer", value: "1e3" }] } }] }), /args\[0\]\.value/],
+      [
+        JSON.stringify({ requests: [{ type: "batch", batch: { steps: [{ stmt: { sql: "SELECT ?, ?", args: [{ type: "null" }, { type: "integer", value: "9223372036854775808" }] } }] } }] }),
+        /requests\[0\]\.batch\.steps\[0\]\.stmt\.args\[1\]\.value: expected a 64-bit integer as a decimal string/,
+      ],
+      [JSON.stringify({ requests: [{ type: "execute", stmt: { sql: "SELECT ?", args: [{ type: "blob", base64: "%%" }] } }] }), /args\[0\]\.base64: expected base64/],
+      [
+        JSON.stringify({ requests: [{ type: "execute", stmt: { sql: "SELECT :a", named_args: [{ name: "a", value: { type: "date", value: "today" } }] } }] }),
+        /named_args\[0\]\.value\.type: expected type null, integer, float, text or blob, got "date"/,
+      ],
       [JSON.stringify(null), /expected object/],
     ];
     for (const [body, reason] of cases) {

@@ -5,7 +5,8 @@ import Database from "libsql";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Connection } from "../../local-agent/libsql-server/connection.js";
 import { executeRequest, type ExecContext, type RequestOutcome } from "../../local-agent/libsql-server/execute.js";
-import type { BatchCond, Stmt, StreamRequest, StreamResponse } from "../../local-agent/libsql-server/protocol.js";
+import type { BatchCond, BatchResult, Stmt, StmtResult, StreamRequest, StreamResponse } from "../../local-agent/libsql-server/protocol.js";
+import { sqlToHrana, type HranaValue } from "../../local-agent/libsql-server/values.js";
 
 const dir = mkdtempSync(join(tmpdir(), "libsql-server-execute-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,10 +27,15 @@ function okResponse(outcome: RequestOutcome): StreamResponse {
   return outcome.result.response;
 }
 
-function exec(ctx: ExecContext, stmt: Stmt): Extract<StreamResponse, { type: "execute" }>["result"] {
+/** A result with its rows as the Hrana values the client receives (the server keeps SQLite's values until it writes them). */
+function hrana(result: StmtResult): Omit<StmtResult, "rows"> & { rows: HranaValue[][] } {
+  return { ...result, rows: result.rows.map((row) => row.map(sqlToHrana)) };
+}
+
+function exec(ctx: ExecContext, stmt: Stmt): ReturnType<typeof hrana> {
   const response = okResponse(run(ctx, { type: "execute", stmt }));
   if (response.type !== "execute") throw new Error("not an execute response");
-  return response.result;
+  return hrana(response.result);
 }
 
 function errorCode(outcome: RequestOutcome): string {
@@ -44,10 +50,10 @@ function batch(ctx: ExecContext, steps: { sql: string; condition?: BatchCond }[]
   return run(ctx, { type: "batch", batch: { steps: steps.map((s) => ({ condition: s.condition, stmt: { sql: s.sql } })) } });
 }
 
-function batchResult(outcome: RequestOutcome): Extract<StreamResponse, { type: "batch" }>["result"] {
+function batchResult(outcome: RequestOutcome): { step_results: (ReturnType<typeof hrana> | null)[]; step_errors: BatchResult["step_errors"] } {
   const response = okResponse(outcome);
   if (response.type !== "batch") throw new Error("not a batch response");
-  return response.result;
+  return { ...response.result, step_results: response.result.step_results.map((r) => (r === null ? null : hrana(r))) };
 }
 
 describe("execute", () => {

@@ -55,6 +55,50 @@ describe("analyzeSql: statements", () => {
     expect(analyzeSql("create table temp.t(x)").touchesConnectionState).toBe(true);
     expect(analyzeSql("CREATE TABLE t(x)").touchesConnectionState).toBe(false);
   });
+
+  it("finds the temp schema by its name, not by text inside strings and comments", () => {
+    expect(analyzeSql('INSERT INTO "TEMP" . t VALUES (1)').touchesConnectionState).toBe(true);
+    expect(analyzeSql("SELECT * FROM [temp].sqlite_schema").touchesConnectionState).toBe(true);
+    expect(analyzeSql("SELECT 'temp.txt', x FROM files -- temp.x").touchesConnectionState).toBe(false);
+    expect(analyzeSql("SELECT name FROM pragma_table_xinfo(?)").touchesConnectionState).toBe(false);
+  });
+});
+
+describe("analyzeSql: cache", () => {
+  // The shape of the sync engine's bulk INSERTs: 500 rows of 11 parameters, ~20,000 characters.
+  const bulk = (rows: number): string =>
+    `INSERT INTO entries (a, b, c, d, e, f, g, h, i, j, k) VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
+
+  it("returns the same analysis for the same text, equal to a fresh one", () => {
+    const sql = bulk(500);
+    const first = analyzeSql(sql);
+    expect(analyzeSql(sql)).toBe(first);
+    // Trailing blanks make a different key with the same analysis: computed afresh.
+    const fresh = analyzeSql(`${sql}  `);
+    expect(fresh).not.toBe(first);
+    expect(fresh).toEqual(first);
+    expect(first.params).toHaveLength(5_500);
+    expect(first.statements).toEqual([sql]);
+    expect(first.kind).toBe("other");
+  });
+
+  it("does not keep texts too long to be worth holding", () => {
+    const huge = `SELECT '${"x".repeat(256 * 1024)}'`;
+    const first = analyzeSql(huge);
+    expect(analyzeSql(huge)).not.toBe(first);
+    expect(analyzeSql(huge)).toEqual(first);
+  });
+
+  it("keeps the recently used entries when it is full", () => {
+    const hot = analyzeSql("SELECT 'hot'");
+    const cold = analyzeSql("SELECT 'cold'");
+    for (let i = 0; i < 1_500; i++) {
+      analyzeSql(`SELECT ${i}`);
+      if (i % 100 === 0) expect(analyzeSql("SELECT 'hot'")).toBe(hot);
+    }
+    expect(analyzeSql("SELECT 'hot'")).toBe(hot);
+    expect(analyzeSql("SELECT 'cold'")).not.toBe(cold);
+  });
 });
 
 describe("analyzeSql: parameters", () => {

@@ -7,6 +7,7 @@ import { HttpError } from "../../local-agent/libsql-server/errors.js";
 import { executeRequest } from "../../local-agent/libsql-server/execute.js";
 import { DatabasePool } from "../../local-agent/libsql-server/pool.js";
 import { StreamRegistry, type Stream } from "../../local-agent/libsql-server/streams.js";
+import { sqlToHrana } from "../../local-agent/libsql-server/values.js";
 
 const dir = mkdtempSync(join(tmpdir(), "libsql-server-streams-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,7 +16,7 @@ let n = 0;
 function sql(stream: Stream, text: string): unknown {
   const { result } = executeRequest(stream, { type: "execute", stmt: { sql: text } });
   if (result.type === "error") throw new Error(`${result.error.code}: ${result.error.message}`);
-  return result.response.type === "execute" ? result.response.result.rows : undefined;
+  return result.response.type === "execute" ? result.response.result.rows.map((row) => row.map(sqlToHrana)) : undefined;
 }
 
 async function until(check: () => boolean, what: string, limitMs = 5_000): Promise<void> {
@@ -114,5 +115,56 @@ describe("streams and batons", () => {
     expect(sql(c, "PRAGMA foreign_keys")).toEqual([[{ type: "integer", value: "0" }]]);
     expect(sql(c, "PRAGMA journal_mode")).toEqual([[{ type: "text", value: "wal" }]]);
     registry.dispose(c);
+  });
+
+  it("reuses a connection that only read pragmas", () => {
+    const a = registry.open(pool);
+    sql(a, "CREATE TABLE IF NOT EXISTS t(x)");
+    const first = a.connection();
+    for (const read of ["PRAGMA data_version", "pragma table_xinfo(t)", "PRAGMA main.table_info('t')", "PRAGMA schema_version", "PRAGMA foreign_keys", "SELECT name FROM pragma_table_xinfo('t')"]) {
+      sql(a, read);
+    }
+    expect(first.dirty).toBe(false);
+    registry.dispose(a);
+    const b = registry.open(pool);
+    expect(b.connection()).toBe(first);
+    registry.dispose(b);
+  });
+
+  it("keeps its connection while it retries a statement that met SQLITE_BUSY, and replaces it before any other", () => {
+    const stream = registry.open(pool);
+    sql(stream, "CREATE TABLE t(x)");
+    const holder = new Database(pool.file);
+    try {
+      const steps = [{ stmt: { sql: "BEGIN IMMEDIATE" } }, { condition: { type: "ok", step: 0 } as const, stmt: { sql: "INSERT INTO t VALUES (1)" } }];
+      const conn = stream.connection();
+      holder.exec("BEGIN IMMEDIATE");
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const busy = executeRequest(stream, { type: "batch", batch: { steps } });
+        expect(busy.retry).toBe(true);
+        expect(conn.tainted).toBe(true);
+        // The retry's first statement is the stale BEGIN, which running resets: no new connection.
+        expect(stream.connection("BEGIN IMMEDIATE")).toBe(conn);
+      }
+      holder.exec("COMMIT");
+      expect(executeRequest(stream, { type: "batch", batch: { steps } }).retry).toBe(false);
+      expect(conn.tainted).toBe(false);
+      sql(stream, "COMMIT");
+      expect(sql(stream, "SELECT count(*) FROM t")).toEqual([[{ type: "integer", value: "1" }]]);
+      expect(stream.connection()).toBe(conn);
+
+      holder.exec("BEGIN IMMEDIATE");
+      expect(executeRequest(stream, { type: "execute", stmt: { sql: "INSERT INTO t VALUES (2)" } }).retry).toBe(true);
+      holder.exec("COMMIT");
+      // Anything but the stale statement could trip over it (COMMIT would see a pending writer).
+      sql(stream, "BEGIN IMMEDIATE");
+      expect(stream.connection()).not.toBe(conn);
+      sql(stream, "INSERT INTO t VALUES (3)");
+      sql(stream, "COMMIT");
+      expect(sql(stream, "SELECT x FROM t ORDER BY x")).toEqual([[{ type: "integer", value: "1" }], [{ type: "integer", value: "3" }]]);
+    } finally {
+      holder.close();
+    }
+    registry.dispose(stream);
   });
 });
