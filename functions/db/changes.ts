@@ -1,6 +1,7 @@
 /** Reads "changes after sequence N": full row states, so that any peer can merge them in any order. */
 import { addTo } from "../util/multimap.js";
 import { PAGE_VALUE_BYTES, type RowChange } from "../wire/database.js";
+import { SCHEMA_VERSION_SQL } from "../sql/reflect.js";
 import { readLocalValues } from "./local-values.js";
 import type { Arg, SqlExec } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
@@ -31,7 +32,7 @@ export interface Reader {
  */
 export async function changesSince(
   tx: SqlExec,
-  schema: Schema,
+  schemaAt: (version: number) => Promise<Schema>,
   since: number,
   limit: number,
   reader: Reader | null,
@@ -43,13 +44,16 @@ export async function changesSince(
   // A pull need not fetch again what our pushes delivered, but it does fetch what those pushes
   // left to another sender's promise: pulls are how a broken promise heals.
   else if (reader?.pushed) skip.push({ sql: "(seq > ? OR instr(also, ?) > 0)", args: [reader.pushed, reader.site] });
-  const [page, headRows] = await tx.batch([
+  const [page, headRows, version] = await tx.batch([
     {
       sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,
       args: [since, since + SCAN_WINDOW, ...skip.flatMap((x) => x.args), limit],
     },
     { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
+    // Asked here, not in a round trip of its own: the schema is nearly always the cached one.
+    { sql: SCHEMA_VERSION_SQL },
   ]);
+  const schema = await schemaAt(Number(version?.[0]?.[0] ?? 0));
   const rows = (page ?? []).map(parseVersionRow);
   const head = Number(headRows?.[0]?.[0] ?? 0);
   // A full page goes on after its last row; a short one has seen all of its window.

@@ -7,7 +7,6 @@ import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { applyChanges } from "./apply.js";
 import { changesSince, type Reader } from "./changes.js";
-import { SCHEMA_VERSION_SQL } from "../sql/reflect.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
 import { currentSchema, ensureCapture, type EngineContext } from "./schema.js";
@@ -87,10 +86,9 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
 /** Changes after `since`, without what `reader` (when known) holds already: see changesSince. */
 export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: Reader | null = null) {
   return db.read(async (tx) => {
-    const [installed, version] = await tx.batch([{ sql: CAPTURE_INSTALLED_SQL }, { sql: SCHEMA_VERSION_SQL }]);
-    if (Number(installed?.[0]?.[0] ?? 0) !== 2) return { changes: [], last: since, more: false, head: 0 };
-    const schema = await currentSchema(tx, ctx, Number(version?.[0]?.[0] ?? 0));
-    return changesSince(tx, schema, since, limit, reader);
+    // Once a schema was read, the capture tables exist (a replaced file fails this read, and the next capture makes them again).
+    if (ctx.cache.schema === undefined && !(await captureInstalled(tx))) return { changes: [], last: since, more: false, head: 0 };
+    return changesSince(tx, (version) => currentSchema(tx, ctx, version), since, limit, reader);
   });
 }
 

@@ -29,15 +29,16 @@ const stampProblem = (v: unknown): string | null => (typeof v === "string" && ST
  * walking each entry through zod's record machinery was most of the cost of reading a page.
  */
 function recordOf<T>(problem: (v: unknown) => string | null) {
-  const why = (r: unknown): string | null => {
-    if (typeof r !== "object" || r === null || Array.isArray(r)) return "expected an object";
+  return z.custom<Record<string, T>>().superRefine((r, ctx) => {
+    if (typeof r !== "object" || r === null || Array.isArray(r)) {
+      ctx.addIssue({ code: "custom", message: "expected an object" });
+      return;
+    }
     for (const [k, v] of Object.entries(r)) {
       const p = problem(v);
-      if (p !== null) return `${JSON.stringify(k)}: ${p}`;
+      if (p !== null) ctx.addIssue({ code: "custom", message: p, path: [k] });
     }
-    return null;
-  };
-  return z.custom<Record<string, T>>((r) => why(r) === null, { error: (issue) => why(issue.input) ?? "invalid record" });
+  });
 }
 
 export const RowStateSchema = z.object({

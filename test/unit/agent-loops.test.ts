@@ -12,7 +12,7 @@ import { FailureLog } from "../../local-agent/failure-log.js";
 import { Ticker } from "../../local-agent/ticker.js";
 import type { Timers } from "../../local-agent/timers.js";
 
-type Db = { exec(sql: string): unknown; close(): void };
+type Db = { exec(sql: string): unknown; prepare(sql: string): { raw(on: boolean): { get(): unknown } }; close(): void };
 const Database = createRequire(import.meta.url)("libsql") as new (file: string) => Db;
 const dir = mkdtempSync(path.join(tmpdir(), "scoutsync-agent-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

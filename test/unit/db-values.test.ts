@@ -41,14 +41,14 @@ describe("row states on the wire", () => {
   });
 
   it("names the column and the problem of a bad value or stamp", () => {
-    expect(problem(change({ score: 2.5 }))).toBe('changes.0.s.vals: "score": a real must be sent as {f}');
-    expect(problem(change({ n: 2 ** 60 }))).toMatch(/"n": integer outside the safe range must be sent as \{i\}/);
-    expect(problem(change({ n: { i: "12a" } }))).toMatch(/"n": integer must be decimal digits/);
-    expect(problem(change({ p: { b: "not base64!" } }))).toMatch(/"p": blob must be base64/);
-    expect(problem(change({ p: { f: "NaN" } }))).toMatch(/"p": real must be a finite number/);
-    expect(problem(change({ p: [1] }))).toMatch(/"p": expected null, text, a safe integer/);
-    expect(problem(change({ p: { r: "", t: "teams" } }))).toMatch(/"p": a row reference needs r/);
-    expect(problem(change({ p: { i: "1", f: 1 } }))).toMatch(/"p": expected null/);
-    expect(problem(change({}, { name: "yesterday" }))).toBe('changes.0.s.clk: "name": stamp must be 32 lowercase hex digits');
+    expect(problem(change({ score: 2.5 }))).toBe("changes.0.s.vals.score: a real must be sent as {f}");
+    expect(problem(change({ n: 2 ** 60 }))).toMatch(/vals.n: integer outside the safe range must be sent as \{i\}/);
+    expect(problem(change({ n: { i: "12a" } }))).toMatch(/vals.n: integer must be decimal digits/);
+    expect(problem(change({ p: { b: "not base64!" } }))).toMatch(/vals.p: blob must be base64/);
+    expect(problem(change({ p: { f: "NaN" } }))).toMatch(/vals.p: real must be a finite number/);
+    expect(problem(change({ p: [1] }))).toMatch(/vals.p: expected null, text, a safe integer/);
+    expect(problem(change({ p: { r: "", t: "teams" } }))).toMatch(/vals.p: a row reference needs r/);
+    expect(problem(change({ p: { i: "1", f: 1 } }))).toMatch(/vals.p: expected null/);
+    expect(problem(change({}, { name: "yesterday" }))).toBe("changes.0.s.clk.name: stamp must be 32 lowercase hex digits");
   });
 });
