@@ -272,7 +272,13 @@ export class SiteFleet {
 /** Every site names every other as a peer, then waits until each sees all of them online. */
 export async function linkMesh(sites: readonly RunningSite[], timeoutMs = 60_000): Promise<void> {
   for (const a of sites) for (const b of sites) if (a !== b) await a.addPeer(b);
-  await waitFor("every peer to be online", async () => (await Promise.all(sites.map((s) => s.peersOnline()))).every(Boolean), timeoutMs, 200);
+  try {
+    await waitFor("every peer to be online", async () => (await Promise.all(sites.map((s) => s.peersOnline()))).every(Boolean), timeoutMs, 200);
+  } catch (err) {
+    // Say why: each site's view of its peers (the last error is usually the answer).
+    const views = await Promise.all(sites.map(async (s) => `${s.name}: ${JSON.stringify((await s.api("GET", "/api/admin/peers").catch(() => ({ json: {} as Record<string, unknown> }))).json["peers"] ?? "no answer")}`));
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${views.join("\n")}`);
+  }
 }
 
 /**

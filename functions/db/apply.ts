@@ -21,7 +21,7 @@ import { chunks, type Arg, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
-import { VERSION_COLS, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByGid, type VersionRow } from "./version-rows.js";
+import { VERSION_JSON, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByGid, type VersionRow } from "./version-rows.js";
 
 interface Planned {
   ch: RowChange;
@@ -81,8 +81,8 @@ export async function applyChanges(
   for (const ch of wanted.values()) addTo(byTable, ch.t, ch.g);
   const lookups = [...byTable].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
   const retries: Stmt[] = [
-    ...(retry.parked ? [{ sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE why IS NOT NULL LIMIT ?`, args: [PARKED_RETRY] }] : []),
-    ...retry.tables.map((tbl) => ({ sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE tbl = ? AND x IS NOT NULL`, args: [tbl] })),
+    ...(retry.parked ? [{ sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE why IS NOT NULL LIMIT ?`, args: [PARKED_RETRY] }] : []),
+    ...retry.tables.map((tbl) => ({ sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE tbl = ? AND x IS NOT NULL`, args: [tbl] })),
   ];
   const results = await tx.batch([...prelude, ...lookups, ...retries]);
   const existing = new Map<string, VersionRow>();
@@ -106,13 +106,14 @@ export async function applyChanges(
     const vals = ev ? present.get(key) : undefined;
     const local = ev ? stateOf(ev, ev.why === null ? (vals ?? null) : null) : null;
     const merged = local ? mergeStates(local, ch.s) : ch.s;
-    const mergedKey = stateKey(merged);
+    // Keys only when there is something to compare (a new row is neither the same nor a merge).
+    const mergedKey = local === null ? null : stateKey(merged);
     const same = local !== null && mergedKey === stateKey(local);
     if (same && !forced.has(key)) {
       result.unchanged++;
       continue;
     }
-    const adopted = received.has(key) && (merged === ch.s || mergedKey === stateKey(ch.s));
+    const adopted = received.has(key) && (merged === ch.s || (mergedKey ?? stateKey(merged)) === stateKey(ch.s));
     const held = same ? { src: ev?.src ?? null, also: ev?.also ?? [] } : adopted ? { src: incoming.from, also: incoming.also.filter((x) => x !== ctx.site) } : NOBODY;
     planned.push({ ch, held, merged, ev, vals, changed: !same });
   }
@@ -299,7 +300,7 @@ function planRow(
     return group(stmts, { ...v, lk: t.identity.kind === "rowid" ? null : v.lk, x: merged.vals });
   }
 
-  const local = new Set(t.cols.map((c) => c.name));
+  const local = columnNames(t);
   const sets: { col: string; sql: string; args: Arg[] }[] = [];
   for (const [col, val] of Object.entries(merged.vals)) {
     if (!local.has(col)) {
@@ -363,6 +364,15 @@ function planRow(
   };
   // The version row takes the key just chosen, so it is written right after its row.
   return group([insert, upsertVersionStmt(v, "last_insert_rowid()")], undefined);
+}
+
+const columnSets = new WeakMap<TableInfo, Set<string>>();
+
+/** A table's column names, made once per reflected table rather than once per row. */
+function columnNames(t: TableInfo): Set<string> {
+  let names = columnSets.get(t);
+  if (names === undefined) columnSets.set(t, (names = new Set(t.cols.map((c) => c.name))));
+  return names;
 }
 
 /** A value as SQL: a parameter, except infinities, which the client cannot bind. */

@@ -6,7 +6,7 @@ import { readLocalValues } from "./local-values.js";
 import type { Arg, SqlExec } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
 import type { Schema } from "./schema.js";
-import { VERSION_COLS, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
+import { VERSION_JSON, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
 import type { Val } from "./values.js";
 
 /** Sequence numbers one read looks through at most, so skipping what the reader holds never stalls the database. */
@@ -46,7 +46,7 @@ export async function changesSince(
   else if (reader?.pushed) skip.push({ sql: "(seq > ? OR instr(also, ?) > 0)", args: [reader.pushed, reader.site] });
   const [page, headRows, version] = await tx.batch([
     {
-      sql: `SELECT ${VERSION_COLS} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,
+      sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,
       args: [since, since + SCAN_WINDOW, ...skip.flatMap((x) => x.args), limit],
     },
     { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },

@@ -5,7 +5,7 @@
  * written here (why says so, and the dashboard shows it).
  */
 import type { Stamp } from "../clock/hlc.js";
-import { int, textOrNull, type Arg, type Row, type SqlExec, type Stmt, chunks } from "./port.js";
+import { type Arg, type Row, type SqlExec, type Stmt, chunks } from "./port.js";
 import { inKeys, jsonRow, jsonRowsSelect } from "./json-rows.js";
 import type { RowState } from "./row-state.js";
 import type { Val, SqlValue } from "./values.js";
@@ -33,22 +33,29 @@ export interface VersionRow {
   also: string[];
 }
 
-export const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why, src, also";
+const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why, src, also";
+
+/**
+ * What to SELECT for parseVersionRow: a version row as one JSON text (one result cell instead of
+ * eleven: a page reads thousands). The local key goes as text with its type, as it may be a
+ * 64-bit integer.
+ */
+export const VERSION_JSON = "json_array(tbl, gid, typeof(lk), CAST(lk AS TEXT), seq, ins, clk, del, x, why, src, also)";
 
 export function parseVersionRow(r: Row): VersionRow {
-  const lk = r[2];
+  const [tbl, gid, lkType, lk, seq, ins, clk, del, x, why, src, also] = JSON.parse(String(r[0])) as [string, string, string, string | null, number, string, string | null, string | null, string | null, string | null, string | null, string | null];
   return {
-    tbl: String(r[0]),
-    gid: String(r[1]),
-    lk: typeof lk === "bigint" ? lk : typeof lk === "number" ? BigInt(lk) : typeof lk === "string" ? lk : null,
-    seq: int(r[3]),
-    ins: String(r[4]),
-    clk: parseJson(r[5]) as Record<string, Stamp>,
-    del: textOrNull(r[6]),
-    x: parseJson(r[7]) as Record<string, Val>,
-    why: textOrNull(r[8]),
-    src: textOrNull(r[9]),
-    also: textOrNull(r[10])?.split(",") ?? [],
+    tbl,
+    gid,
+    lk: lk === null ? null : lkType === "integer" ? BigInt(lk) : lk,
+    seq,
+    ins,
+    clk: parseJson(clk) as Record<string, Stamp>,
+    del,
+    x: parseJson(x) as Record<string, Val>,
+    why,
+    src,
+    also: also?.split(",") ?? [],
   };
 }
 
@@ -98,7 +105,7 @@ export function versionLookupStmts(tbl: string, by: "gid" | "lk", keys: Arg[]): 
   // Without statistics SQLite walks the primary key (tbl, gid) for an lk lookup: every row of
   // the table (73 ms at 1M rows, B9). The lk index answers it in microseconds.
   const from = by === "lk" ? "_scoutsync_rows INDEXED BY _scoutsync_rows_lk" : "_scoutsync_rows";
-  return inKeys([...new Set(keys)]).map((inList) => ({ sql: `SELECT ${VERSION_COLS} FROM ${from} WHERE tbl = ? AND ${by} ${inList.sql}`, args: [tbl, ...inList.args] }));
+  return inKeys([...new Set(keys)]).map((inList) => ({ sql: `SELECT ${VERSION_JSON} FROM ${from} WHERE tbl = ? AND ${by} ${inList.sql}`, args: [tbl, ...inList.args] }));
 }
 
 /** Version rows by identity, for one table. */
