@@ -13,10 +13,10 @@ type Database = LibsqlDatabase.Database;
 type Statement = LibsqlDatabase.Statement;
 type DatabaseCtor = typeof LibsqlDatabase;
 
-/** Re-checks after file activity that showed no commit yet (see onActivity). */
-const FOLLOW_UP_MS = [2, 5, 10, 20, 50];
-/** File events closer together than this are one burst: a big write fires one per WAL frame. */
-const BURST_MS = 5;
+/** While writes keep coming, look this often instead of at every file event (see onActivity). */
+const BURST_POLL_MS = 3;
+/** A burst is over after this long without a new commit; the watch then takes over again. */
+const BURST_QUIET_MS = 60;
 
 export interface DbWatchOptions {
   pollMs?: number;
@@ -31,9 +31,7 @@ export class DbWatch {
   private last: number | null = null;
   private watcher: FSWatcher | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
-  private followUps: ReturnType<typeof setTimeout>[] = [];
-  private lastLook = -Infinity;
-  private burst: ReturnType<typeof setTimeout> | null = null;
+  private burst: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly file: string,
@@ -42,10 +40,15 @@ export class DbWatch {
   ) {}
 
   start(): void {
-    const dir = path.dirname(this.file);
+    this.watchFolder();
+    this.poll = setInterval(() => this.check(), this.opts.pollMs ?? 250);
+    this.check();
+  }
+
+  private watchFolder(): void {
     const names = new Set([path.basename(this.file), `${path.basename(this.file)}-wal`]);
     try {
-      this.watcher = watch(dir, { persistent: false }, (_event, name) => {
+      this.watcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
         if (name !== null && names.has(String(name))) this.onActivity();
       });
       this.watcher.on("error", (err) => this.opts.onError(err));
@@ -53,40 +56,38 @@ export class DbWatch {
       // No watch (e.g. too many inotify watches): the poll alone still works, just later.
       this.opts.onError(err);
     }
-    this.poll = setInterval(() => this.check(), this.opts.pollMs ?? 250);
-    this.check();
   }
 
   /**
    * The file changed. The event fires at the first write of a transaction, often before its
-   * commit is visible, and inotify folds the rest into it; so look now and, if nothing moved
-   * yet, look again a few times over the next ~50 ms rather than wait for the poll.
+   * commit is visible, and a big write fires one per WAL frame (a synced page: thousands, a
+   * third of a core spent hearing them). So look now, stop listening, and look every few ms
+   * until the writes have settled; then listen again.
    */
   private onActivity(): void {
-    const since = performance.now() - this.lastLook;
-    if (since < BURST_MS) {
-      // Inside a burst (thousands of events while a sync applies a page): look once it settles, not at every event.
-      this.burst ??= setTimeout(() => {
-        this.burst = null;
-        this.onActivity();
-      }, BURST_MS - since);
-      return;
-    }
-    this.lastLook = performance.now();
-    if (this.check()) return;
-    for (const t of this.followUps) clearTimeout(t);
-    this.followUps = FOLLOW_UP_MS.map((ms) =>
-      setTimeout(() => {
-        if (this.check()) for (const t of this.followUps) clearTimeout(t);
-      }, ms),
-    );
+    if (this.burst !== null) return;
+    this.check();
+    this.watcher?.close();
+    this.watcher = null;
+    let lastChange = performance.now();
+    this.burst = setInterval(() => {
+      if (this.check()) lastChange = performance.now();
+      else if (performance.now() - lastChange >= BURST_QUIET_MS) {
+        this.endBurst();
+        this.watchFolder();
+        // A commit between the last look and the new watch.
+        this.check();
+      }
+    }, BURST_POLL_MS);
+  }
+
+  private endBurst(): void {
+    if (this.burst !== null) clearInterval(this.burst);
+    this.burst = null;
   }
 
   stop(): void {
-    for (const t of this.followUps) clearTimeout(t);
-    this.followUps = [];
-    if (this.burst !== null) clearTimeout(this.burst);
-    this.burst = null;
+    this.endBurst();
     this.watcher?.close();
     this.watcher = null;
     if (this.poll !== null) clearInterval(this.poll);

@@ -9,7 +9,7 @@ import { applyChanges } from "./apply.js";
 import { changesSince, type Reader } from "./changes.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
-import { currentSchema, ensureCapture, type EngineContext } from "./schema.js";
+import { currentSchema, ensureCapture, quietMeta, type EngineContext } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
 
@@ -32,6 +32,8 @@ const MAX_CAPTURE_STEPS = 1000;
  * shares this database's write lock, and a long capture must not stall its writes.
  */
 export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
+  const quiet = await unlessFailed(ctx, db.read((tx) => quietMeta(tx, ctx)));
+  if (quiet !== null) return { captured: 0, seq: quiet.seq };
   let captured = 0;
   let seq = 0;
   for (let step = 0; step < MAX_CAPTURE_STEPS; step++) {
@@ -44,7 +46,7 @@ export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<Captu
 }
 
 async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult & { more: boolean }> {
-  return db.write(async (tx) => {
+  return unlessFailed(ctx, db.write(async (tx) => {
     const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, { pages: 1 });
     const before = meta.seq;
     // A local write may have made room for a parked row (freed a UNIQUE value, created a parent).
@@ -55,7 +57,7 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
     }
     if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
     return { captured, seq: meta.seq, more };
-  });
+  }));
 }
 
 /**
@@ -68,7 +70,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
   let drained = 0;
   for (let step = 0; ; step++) {
     const last = step + 1 >= MAX_CAPTURE_STEPS;
-    const result = await db.write(async (tx) => {
+    const result = await unlessFailed(ctx, db.write(async (tx) => {
       const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, last ? {} : { pages: 1 });
       // Tables that changed shape must have their held values placed in this same transaction.
       if (more && !last && changed.length === 0) return { captured };
@@ -77,7 +79,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
       const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, [MUTE]);
       await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
       return { ...applied, captured, seq: meta.seq };
-    });
+    }));
     drained += result.captured;
     if ("seq" in result) return { ...result, captured: drained };
   }
@@ -85,11 +87,26 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
 
 /** Changes after `since`, without what `reader` (when known) holds already: see changesSince. */
 export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: Reader | null = null) {
-  return db.read(async (tx) => {
+  return unlessFailed(ctx, db.read(async (tx) => {
     // Once a schema was read, the capture tables exist (a replaced file fails this read, and the next capture makes them again).
     if (ctx.cache.schema === undefined && !(await captureInstalled(tx))) return { changes: [], last: since, more: false, head: 0 };
     return changesSince(tx, (version) => currentSchema(tx, ctx, version), since, limit, reader);
-  });
+  }));
+}
+
+/**
+ * A failed transaction may have rolled back what the cached schema stands for (the capture
+ * tables, their triggers, a new table): forget it, so the next call reflects again instead of
+ * failing the same way forever.
+ */
+async function unlessFailed<T>(ctx: EngineContext, op: Promise<T>): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    delete ctx.cache.captured;
+    delete ctx.cache.schema;
+    throw err;
+  }
 }
 
 /** This site's clock and sequence, for pings and status. */

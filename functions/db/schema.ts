@@ -116,6 +116,18 @@ export interface CaptureState {
 const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NOT NULL)";
 
 /**
+ * The counters, when capture has nothing to do (schema as cached, log empty), else null. Read
+ * without the write lock: most capture calls find nothing (the agent hears our own muted applies
+ * too), and a write transaction each time made applies and captures queue behind each other.
+ */
+export async function quietMeta(tx: SqlExec, ctx: EngineContext): Promise<Meta | null> {
+  const cached = ctx.cache.captured;
+  if (!cached) return null;
+  const [ver, metaRows, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }]);
+  return int(ver?.[0]?.[0]) === cached.version && int(log?.[0]?.[0]) === 0 ? parseMeta(metaRows?.[0] ?? []) : null;
+}
+
+/**
  * Brings capture up to date and captures pending writes; must run inside a write transaction.
  * When the app changed its schema, pending log entries are captured first (with the new
  * reflection), and only then are triggers reinstalled and untracked rows registered, so that a

@@ -300,6 +300,26 @@ describe("topology and delivery", () => {
   });
 
 
+  it("a transaction that fails after installing capture (rolled back) does not leave a cached schema that breaks every later call", async () => {
+    const a = replicas(1)[0]!;
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    // The commit is lost: the capture tables, triggers and rows made in it are rolled back.
+    const lost: typeof a.sql = {
+      read: (fn) => a.sql.read(fn),
+      write: (fn) =>
+        a.sql.write(async (tx) => {
+          await fn(tx);
+          throw new Error("connection lost at commit");
+        }),
+    };
+    await expect(captureLocal(lost, a.ctx)).rejects.toThrow(/connection lost/);
+    expect(rows(a.db, "SELECT count(*) FROM sqlite_schema WHERE name = '_scoutsync_rows'")).toEqual([[0n]]);
+    await captureLocal(a.sql, a.ctx);
+    run(a.db, "UPDATE teams SET name = 'The Cheesy Poofs' WHERE id = 1");
+    expect((await captureLocal(a.sql, a.ctx)).captured).toBe(1);
+    expect((await readChanges(a.sql, a.ctx, 0, 100)).changes.map((ch) => ch.s.vals.name)).toEqual(["The Cheesy Poofs"]);
+  });
+
   it("a pull skips what pushes delivered to the reader, but not rows those pushes left to another sender's promise", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];
