@@ -9,7 +9,7 @@ import { applyChanges } from "./apply.js";
 import { changesSince, type Reader } from "./changes.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
-import { currentSchema, ensureCapture, quietMeta, type EngineContext } from "./schema.js";
+import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type EngineContext } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
 
@@ -32,8 +32,10 @@ const MAX_CAPTURE_STEPS = 1000;
  * shares this database's write lock, and a long capture must not stall its writes.
  */
 export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
-  const quiet = await unlessFailed(ctx, db.read((tx) => quietMeta(tx, ctx)));
-  if (quiet !== null) return { captured: 0, seq: quiet.seq };
+  if (ctx.cache.captured) {
+    const quiet = quietMeta(ctx, await unlessFailed(ctx, db.snapshot(QUIET_CHECK)));
+    if (quiet !== null) return { captured: 0, seq: quiet.seq };
+  }
   let captured = 0;
   let seq = 0;
   for (let step = 0; step < MAX_CAPTURE_STEPS; step++) {

@@ -26,6 +26,8 @@ export interface SqlDb {
   write<T>(fn: (tx: SqlExec) => Promise<T>): Promise<T>;
   /** Runs fn in one read transaction. */
   read<T>(fn: (tx: SqlExec) => Promise<T>): Promise<T>;
+  /** Runs fixed statements in one read transaction, in one round trip. */
+  snapshot(stmts: Stmt[]): Promise<Row[][]>;
 }
 
 export function int(v: SqlValue | undefined): number {

@@ -23,7 +23,7 @@ import { CAPTURE_DDL, createTriggersSql, dropTriggersSql, triggerNames, typedLis
 import { LOG_PAGE_SQL, capture } from "./capture.js";
 import { pkGid } from "./identity.js";
 import { READ_META_SQL, parseMeta, readMeta, writeMetaStmts, type Meta } from "./meta.js";
-import { chunks, int, query, type SqlExec, type Stmt } from "./port.js";
+import { chunks, int, query, type Row, type SqlExec, type Stmt } from "./port.js";
 import { decodeTypedList } from "./values.js";
 
 export interface Schema {
@@ -115,16 +115,17 @@ export interface CaptureState {
 
 const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NOT NULL)";
 
+/** What quietMeta needs, read in one round trip (SqlDb.snapshot). */
+export const QUIET_CHECK: Stmt[] = [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }];
+
 /**
- * The counters, when capture has nothing to do (schema as cached, log empty), else null. Read
- * without the write lock: most capture calls find nothing (the agent hears our own muted applies
- * too), and a write transaction each time made applies and captures queue behind each other.
+ * The counters, when capture has nothing to do (schema as cached, log empty), else null: read
+ * without the write lock, since most capture calls find nothing (the agent hears our own muted
+ * applies too), and a write transaction each time made applies and captures queue behind each other.
  */
-export async function quietMeta(tx: SqlExec, ctx: EngineContext): Promise<Meta | null> {
+export function quietMeta(ctx: EngineContext, [ver, metaRows, log]: Row[][]): Meta | null {
   const cached = ctx.cache.captured;
-  if (!cached) return null;
-  const [ver, metaRows, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }]);
-  return int(ver?.[0]?.[0]) === cached.version && int(log?.[0]?.[0]) === 0 ? parseMeta(metaRows?.[0] ?? []) : null;
+  return cached && int(ver?.[0]?.[0]) === cached.version && int(log?.[0]?.[0]) === 0 ? parseMeta(metaRows?.[0] ?? []) : null;
 }
 
 /**

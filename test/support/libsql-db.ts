@@ -49,5 +49,6 @@ export function sqlDb(db: Db): SqlDb {
   return {
     write: (fn) => run("BEGIN IMMEDIATE", fn),
     read: (fn) => run("BEGIN", fn),
+    snapshot: (stmts) => run("BEGIN", (tx) => tx.batch(stmts)),
   };
 }

@@ -306,6 +306,7 @@ describe("topology and delivery", () => {
     // The commit is lost: the capture tables, triggers and rows made in it are rolled back.
     const lost: typeof a.sql = {
       read: (fn) => a.sql.read(fn),
+      snapshot: (stmts) => a.sql.snapshot(stmts),
       write: (fn) =>
         a.sql.write(async (tx) => {
           await fn(tx);

@@ -29,5 +29,10 @@ export function clientDb(client: Client): SqlDb {
       tx.close();
     }
   };
-  return { write: (fn) => run("write", fn), read: (fn) => run("read", fn) };
+  return {
+    write: (fn) => run("write", fn),
+    read: (fn) => run("read", fn),
+    // One pipeline request: BEGIN, the statements and COMMIT travel together.
+    snapshot: async (stmts) => (await client.batch(toStatements(stmts), "read")).map(toRows),
+  };
 }
