@@ -40,10 +40,10 @@ interface Group {
   stmts: Stmt[];
   park(reason: string): Stmt[];
   /**
-   * A plain insert at a known key, or a plain update by rowid (args start with the rowid),
-   * written with the others of its table and columns in one statement.
+   * A plain insert at a known key, a plain update by rowid (args start with the rowid), or a
+   * delete by rowid (args: the rowid), written with the others of its table and columns in one statement.
    */
-  bulk?: { kind: "insert" | "update"; table: string; cols: string[]; args: Arg[] };
+  bulk?: { kind: "insert" | "update" | "delete"; table: string; cols: string[]; args: Arg[] };
   /** Its version row, written with all the others in one statement (before `stmts`: a child's lookup may need it). */
   version?: VersionRow;
 }
@@ -295,9 +295,11 @@ function planRow(
   if (!t) return parked(`table ${JSON.stringify(ch.t)} does not exist on this site yet`);
   const where = keyWhere(t, v.lk);
   if (!isAlive(merged)) {
-    const stmts = present && where ? [{ sql: `DELETE FROM ${quoteIdent(t.name)} WHERE ${where.sql}`, args: where.args }] : [];
     // A dead rowid row lets go of its local key, which the app may reuse for a new row.
-    return group(stmts, { ...v, lk: t.identity.kind === "rowid" ? null : v.lk, x: merged.vals });
+    const version = { ...v, lk: t.identity.kind === "rowid" ? null : v.lk, x: merged.vals };
+    if (!present || !where) return group([], version);
+    if (t.identity.kind === "rowid") return group([], version, { kind: "delete", table: t.name, cols: [], args: where.args });
+    return group([{ sql: `DELETE FROM ${quoteIdent(t.name)} WHERE ${where.sql}`, args: where.args }], version);
   }
 
   const local = columnNames(t);
@@ -409,13 +411,16 @@ function compile(groups: Group[]): Stmt[] {
     if (g.version) versions.push(g.version);
     rest.push(...g.stmts);
   }
-  return [...[...bulk.values()].flatMap(bulkStmts), ...upsertVersionsStmts(versions), ...rest];
+  // Deletes first: a row inserted or updated in the same batch may take a UNIQUE value a deleted row held.
+  const ordered = [...bulk.values()].sort((a, b) => Number(b[0]!.kind === "delete") - Number(a[0]!.kind === "delete"));
+  return [...ordered.flatMap(bulkStmts), ...upsertVersionsStmts(versions), ...rest];
 }
 
 /** One kind of plain write to one table and set of columns, for many rows: rows JSON carries exactly in one text, the others value by value. */
 function bulkStmts(rows: NonNullable<Group["bulk"]>[]): Stmt[] {
   const { kind, table, cols } = rows[0]!;
   const tbl = quoteIdent(table);
+  if (kind === "delete") return inKeys(rows.map((r) => r.args[0]!)).map((inList) => ({ sql: `DELETE FROM ${tbl} WHERE rowid ${inList.sql}`, args: inList.args }));
   const names = cols.map((c) => (c === "rowid" ? c : quoteIdent(c)));
   const bound: NonNullable<Group["bulk"]>[] = [];
   const json: string[] = [];

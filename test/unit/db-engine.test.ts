@@ -633,6 +633,24 @@ describe("constraints never block the stream", () => {
     expect(parked(b)).toEqual([]);
   });
 
+  it("a batch that deletes a row and gives its UNIQUE value to another row applies whole (deletes go first)", async () => {
+    const { reps, net } = await mesh(2, { ddl: [ROBOTS] });
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO robots (id, serial, name) VALUES (1, 'S1', 'old')");
+    run(a.db, "INSERT INTO robots (id, serial, name) VALUES (2, 'S2', 'other')");
+    await net.settle();
+    // In one batch: robot 2 and a new robot 3 take the serials of robots that are deleted.
+    run(a.db, "DELETE FROM robots WHERE id = 1");
+    run(a.db, "UPDATE robots SET serial = 'S1' WHERE id = 2");
+    run(a.db, "INSERT INTO robots (id, serial, name) VALUES (3, 'S2', 'new')");
+    await net.capture(0);
+    const result = await net.pullAll(0, 1);
+    expect(result.delivered).toBe(3);
+    expect(parked(b)).toEqual([]);
+    expect(rows(b.db, "SELECT id, serial, name FROM robots ORDER BY id")).toEqual([[2n, "S1", "other"], [3n, "S2", "new"]]);
+    await converged(net);
+  });
+
   it("rows parked on both sides of a UNIQUE conflict do not make the sites exchange them forever", async () => {
     const { reps, net } = await mesh(2, { ddl: [ROBOTS] });
     const [a, b] = reps as [Replica, Replica];
