@@ -8,8 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DIR, filesOf, filesStatus, linkAll, restartSite, sha256, startSite, stopSite, waitSame, type FolderMap, type RunningSite } from "./files-harness.js";
-import { sweep, tempRoot, waitUntil } from "./site-harness.js";
+import { DIR, filesOf, filesStatus, restartSite, sha256, startMesh, stopMesh, stopSite, waitSame, type FolderMap, type RunningSite } from "./files-harness.js";
+import { waitUntil } from "./site-harness.js";
 
 let sites: RunningSite[] = [];
 const [A, B, C] = [0, 1, 2] as const;
@@ -30,13 +30,11 @@ const settled = () => waitUntil("every site to record what it wrote", async () =
 const under = (m: FolderMap, rel: string) => Object.keys(m).filter((p) => p.startsWith(`${rel}/`) && p !== `${rel}/`);
 
 beforeAll(async () => {
-  sites = await Promise.all(["fa", "fb", "fc"].map((n) => startSite(tempRoot(`folders-${n}`), n)));
-  await linkAll(sites);
+  sites = await startMesh("folders", ["fa", "fb", "fc"]);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(sites.map((s) => stopSite(s).catch(() => undefined)));
-  sweep();
+  await stopMesh(sites);
 }, 60_000);
 
 describe("folders between three sites", () => {

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, statSync, type Dirent } from "node:fs";
 import path from "node:path";
 import { createIgnoreMatcher } from "../../functions/files/ignore.js";
-import { Site, waitUntil } from "./site-harness.js";
+import { Site, sweep, tempRoot, waitUntil } from "./site-harness.js";
 
 export interface RunningSite {
   name: string;
@@ -59,6 +59,19 @@ export async function api(s: RunningSite, method: "GET" | "POST", pathname: stri
     json = { text };
   }
   return { status: res.status, json };
+}
+
+/** Starts a site per name, each in its own temp folder (`prefix-name`), and links them all: the mesh a test file runs on. */
+export async function startMesh(prefix: string, names: string[], extra: (name: string) => string[] = () => []): Promise<RunningSite[]> {
+  const sites = await Promise.all(names.map((n) => startSite(tempRoot(`${prefix}-${n}`), n, extra(n))));
+  await linkAll(sites);
+  return sites;
+}
+
+/** Stops the sites (one already gone is fine) and removes every temp folder. */
+export async function stopMesh(sites: RunningSite[]): Promise<void> {
+  await Promise.all(sites.map((s) => stopSite(s).catch(() => undefined)));
+  sweep();
 }
 
 /** Every site names every other as a peer. */

@@ -10,8 +10,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { filesStatus, linkAll, startSite, stopSite, type RunningSite } from "./files-harness.js";
-import { sweep, tempRoot, waitUntil, type Runtime } from "./site-harness.js";
+import { filesStatus, startMesh, stopMesh, type RunningSite } from "./files-harness.js";
+import { waitUntil, type Runtime } from "./site-harness.js";
 
 const MiB = 1024 * 1024;
 const SIZE = 2048 * MiB + MiB;
@@ -24,14 +24,12 @@ beforeAll(async () => {
   const fs = statfsSync(tmpdir());
   const free = fs.bavail * fs.bsize;
   if (free < NEEDED) throw new Error(`the 2 GiB sync test needs ${Math.ceil(NEEDED / MiB)} MiB free in ${tmpdir()}, only ${Math.floor(free / MiB)} MiB are`);
-  sites = await Promise.all(["large-a", "large-b"].map((n) => startSite(tempRoot(n), n)));
-  await linkAll(sites);
+  sites = await startMesh("large", ["a", "b"]);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all(sites.map((s) => stopSite(s).catch(() => undefined)));
   // Removes both sites' folders, the big file and its copy with them.
-  sweep();
+  await stopMesh(sites);
 }, 60_000);
 
 /** Writes SIZE bytes of a pattern that differs in every block (no block repeats); returns its SHA-256. */

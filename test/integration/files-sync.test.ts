@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stamp } from "../../functions/clock/hlc.js";
-import { api, filesOf, filesStatus, folderMap, linkAll, quantiles, restartSite, sha256, startSite, stopSite, waitSame, type RunningSite } from "./files-harness.js";
-import { sweep, tempRoot, waitUntil } from "./site-harness.js";
+import { api, filesOf, filesStatus, folderMap, quantiles, restartSite, sha256, startMesh, stopMesh, stopSite, waitSame, type RunningSite } from "./files-harness.js";
+import { waitUntil } from "./site-harness.js";
 
 let sites: RunningSite[] = [];
 const [A, B, C] = [0, 1, 2] as const;
@@ -26,14 +26,12 @@ const figures: Record<string, unknown> = {};
 const HOOK = ["--on-change", `printf '%s\\n' "$SCOUTSYNC_CHANGED" >> hook.log`];
 
 beforeAll(async () => {
-  sites = await Promise.all(["north", "south", "pit"].map((n) => startSite(tempRoot(`files-${n}`), n, n === "pit" ? HOOK : [])));
-  await linkAll(sites);
+  sites = await startMesh("files", ["north", "south", "pit"], (n) => (n === "pit" ? HOOK : []));
 }, 120_000);
 
 afterAll(async () => {
   console.log(`file sync figures: ${JSON.stringify(figures)}`);
-  await Promise.all(sites.map((s) => stopSite(s).catch(() => undefined)));
-  sweep();
+  await stopMesh(sites);
 }, 60_000);
 
 describe("file sync between three sites", () => {
