@@ -14,10 +14,10 @@ import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
-import { inKeys, jsonRow, jsonRowsSelect } from "./json-rows.js";
+import { inKeys, insertRowsStmts, jsonRow, jsonRowsSelect } from "./json-rows.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
-import { chunks, type Arg, type SqlExec, type Stmt } from "./port.js";
+import { type Arg, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
@@ -398,7 +398,7 @@ function isRowError(err: unknown): boolean {
 }
 
 /**
- * The statements for a set of groups: plain inserts and updates first, many rows per statement
+ * The statements for a set of groups: plain deletes, inserts and updates first, many rows per statement
  * (nothing in the batch depends on them being written one by one), then the version rows in one
  * statement, then each remaining row's own statements in plan order, parents before children.
  */
@@ -422,6 +422,8 @@ function bulkStmts(rows: NonNullable<Group["bulk"]>[]): Stmt[] {
   const tbl = quoteIdent(table);
   if (kind === "delete") return inKeys(rows.map((r) => r.args[0]!)).map((inList) => ({ sql: `DELETE FROM ${tbl} WHERE rowid ${inList.sql}`, args: inList.args }));
   const names = cols.map((c) => (c === "rowid" ? c : quoteIdent(c)));
+  if (kind === "insert") return insertRowsStmts(`INSERT INTO ${tbl} (${names.join(", ")})`, cols.length, rows.map((r) => r.args));
+  const out: Stmt[] = [];
   const bound: NonNullable<Group["bulk"]>[] = [];
   const json: string[] = [];
   const reals = new Set<number>();
@@ -430,27 +432,14 @@ function bulkStmts(rows: NonNullable<Group["bulk"]>[]): Stmt[] {
     if (j === null) bound.push(r);
     else json.push(j);
   }
-  const out: Stmt[] = [];
-  if (kind === "update") {
-    if (json.length) {
-      // Cell 0 of each row is the rowid, cell i + 1 the value of column i.
-      const select = jsonRowsSelect(cols.length + 1, reals);
-      out.push({
-        sql: `WITH j(k, ${cols.map((_, i) => `v${i}`).join(", ")}) AS (${select}) UPDATE ${tbl} SET ${names.map((n, i) => `${n} = j.v${i}`).join(", ")} FROM j WHERE ${tbl}.rowid = j.k`,
-        args: [`[${json.join(",")}]`],
-      });
-    }
-    for (const r of bound) out.push({ sql: `UPDATE ${tbl} SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`, args: [...r.args.slice(1), r.args[0]!] });
-    return out;
+  if (json.length) {
+    // Cell 0 of each row is the rowid, cell i + 1 the value of column i.
+    out.push({
+      sql: `WITH j(k, ${cols.map((_, i) => `v${i}`).join(", ")}) AS (${jsonRowsSelect(cols.length + 1, reals)}) UPDATE ${tbl} SET ${names.map((n, i) => `${n} = j.v${i}`).join(", ")} FROM j WHERE ${tbl}.rowid = j.k`,
+      args: [`[${json.join(",")}]`],
+    });
   }
-  const insert = `INSERT INTO ${tbl} (${names.join(", ")})`;
-  if (json.length) out.push({ sql: `${insert} ${jsonRowsSelect(cols.length, reals)}`, args: [`[${json.join(",")}]`] });
-  const width = cols.length;
-  const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
-  // Well under SQLite's 32,766 bound parameters per statement.
-  for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
-    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flatMap((r) => r.args) });
-  }
+  for (const r of bound) out.push({ sql: `UPDATE ${tbl} SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`, args: [...r.args.slice(1), r.args[0]!] });
   return out;
 }
 

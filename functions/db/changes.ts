@@ -25,10 +25,10 @@ export interface Reader {
 
 /**
  * A page of changes after `since` for `reader`, and the newest sequence (`head`: how far behind
- * the reader is). Skipped rows still move `last` past them, so a page may be empty while `more` is true. SQLite does the skipping, over at most
- * SCAN_WINDOW sequence numbers per page (after a big initial sync, a million rows the reader
- * sent). A page ends early once its values pass PAGE_VALUE_BYTES (rows of photos), so it always
- * fits in one request.
+ * the reader is). Skipped rows still move `last` past them, so a page may be empty while `more`
+ * is true. SQLite does the skipping, over at most SCAN_WINDOW sequence numbers per page (after a
+ * big initial sync, a million rows the reader sent). A page ends early once its values pass
+ * PAGE_VALUE_BYTES (rows of photos), so it always fits in one request.
  */
 export async function changesSince(
   tx: SqlExec,

@@ -63,10 +63,10 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
 }
 
 /**
- * Merges row states received from site `from` (which delivers them to `also` too). Local writes not captured yet are captured
- * first, in the same transaction, so a received change always meets the newest local write;
- * a long backlog of them is captured a page per transaction before (the app's writes wait for
- * one page at most), and the apply runs once what is left fits in one page.
+ * Merges row states received from site `from` (which delivers them to `also` too). Local writes
+ * not captured yet are captured first, in the same transaction, so a received change always
+ * meets the newest local write; a long backlog of them is captured a page per transaction before
+ * (the app's writes wait for one page at most), and the apply runs once what is left fits in one page.
  */
 export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from: string; also?: string[] }, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
   let drained = 0;

@@ -65,6 +65,27 @@ export function jsonRow(row: readonly Arg[], reals: Set<number>, intNumbers = fa
 }
 
 /**
+ * `insert` (an `INSERT … (cols)` head) for many rows of `width` values: the rows JSON carries
+ * exactly in one statement, the others as VALUES lists, well under SQLite's 32,766 bound parameters each.
+ */
+export function insertRowsStmts(insert: string, width: number, rows: readonly (readonly Arg[])[], intNumbers = false): { sql: string; args: Arg[] }[] {
+  const json: string[] = [];
+  const bound: (readonly Arg[])[] = [];
+  const reals = new Set<number>();
+  for (const r of rows) {
+    const j = jsonRow(r, reals, intNumbers);
+    if (j === null) bound.push(r);
+    else json.push(j);
+  }
+  const out: { sql: string; args: Arg[] }[] = json.length ? [{ sql: `${insert} ${jsonRowsSelect(width, reals)}`, args: [`[${json.join(",")}]`] }] : [];
+  const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
+  for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
+    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flat() });
+  }
+  return out;
+}
+
+/**
  * `IN (…)` conditions matching any of `keys`: one JSON list when JSON carries every key exactly
  * (SQLite still looks each one up in the index), else lists of placeholders in chunks.
  */

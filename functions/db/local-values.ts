@@ -9,7 +9,7 @@ import { pkArgs } from "./identity.js";
 import { inKeys } from "./json-rows.js";
 import type { Row, SqlExec, Stmt } from "./port.js";
 import type { Schema } from "./schema.js";
-import { bytesToBase64, type Val } from "./values.js";
+import { bytesToBase64, hexToBytes, type Val } from "./values.js";
 
 /** Values by local key (String(lk)) for the given local keys of one table. */
 export async function readLocalValues(
@@ -46,7 +46,7 @@ export async function readLocalValues(
       const vals: Record<string, Val> = {};
       t.cols.forEach((c, j) => {
         const cell = cells[j] ?? null;
-        const v = cell !== null && typeof cell === "object" && "h" in cell ? { b: bytesToBase64(hexBytes(cell.h)) } : cell;
+        const v = cell !== null && typeof cell === "object" && "h" in cell ? { b: bytesToBase64(hexToBytes(cell.h)) } : cell;
         const parent = refs?.get(c.name);
         const key = typeof v === "number" ? BigInt(v) : v !== null && typeof v === "object" && "i" in v ? BigInt(v.i) : null;
         if (parent && key !== null) pending.push({ vals, col: c.name, parent, key });
@@ -70,16 +70,6 @@ function valJson(c: string): string {
     `WHEN 'real' THEN json_object('f', CASE WHEN ${c} = 9e999 THEN 'Infinity' WHEN ${c} = -9e999 THEN '-Infinity' ELSE json(printf('%!.17g', ${c})) END) ` +
     `WHEN 'blob' THEN json_object('h', hex(${c})) ELSE ${c} END`
   );
-}
-
-/** Nibble values of the upper-case hex digits SQLite's hex() writes. */
-const NIBBLE = new Uint8Array(128);
-for (let i = 0; i < 16; i++) NIBBLE["0123456789ABCDEF".charCodeAt(i)] = i;
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = (NIBBLE[hex.charCodeAt(2 * i)]! << 4) | NIBBLE[hex.charCodeAt(2 * i + 1)]!;
-  return out;
 }
 
 /** Local keys of rowid parents → their identities. A key with no known parent row stays a plain value. */

@@ -161,8 +161,16 @@ export function decodeTypedList(json: string): Val[] {
   });
 }
 
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+/** Nibble values of hex digits, either case (SQLite's hex() writes upper case). */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 16; i++) {
+  NIBBLE["0123456789ABCDEF".charCodeAt(i)] = i;
+  NIBBLE["0123456789abcdef".charCodeAt(i)] = i;
+}
+
+/** Bytes of SQLite's hex() text; by table lookup, as a page of photos is megabytes of it. */
+export function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (NIBBLE[hex.charCodeAt(2 * i)]! << 4) | NIBBLE[hex.charCodeAt(2 * i + 1)]!;
   return out;
 }

@@ -5,8 +5,8 @@
  * written here (why says so, and the dashboard shows it).
  */
 import type { Stamp } from "../clock/hlc.js";
-import { type Arg, type Row, type SqlExec, type Stmt, chunks } from "./port.js";
-import { inKeys, jsonRow, jsonRowsSelect } from "./json-rows.js";
+import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
+import { inKeys, insertRowsStmts } from "./json-rows.js";
 import type { RowState } from "./row-state.js";
 import type { Val, SqlValue } from "./values.js";
 
@@ -84,15 +84,7 @@ export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
 
 /** Writes many version rows in few statements (bulk apply): one JSON text per page when the values allow it. */
 export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
-  return chunks(vs, 5000).flatMap((part) => {
-    const rows = part.map((v) => versionArgs(v, true));
-    const json = rows.map((r) => jsonRow(r, new Set(), true));
-    if (json.every((j) => j !== null)) return [{ sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) ${jsonRowsSelect(11)}`, args: [`[${json.join(",")}]`] }];
-    return chunks(rows, 500).map((few) => ({
-      sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES ${few.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
-      args: few.flat(),
-    }));
-  });
+  return insertRowsStmts(`INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS})`, 11, vs.map((v) => versionArgs(v, true)), true);
 }
 
 export function versionKey(tbl: string, gid: string): string {

@@ -103,18 +103,18 @@ describe("replication loop", () => {
     const pulling = pullFeed(s, peer, feed);
     await Promise.resolve();
     // Waiting for the first page (the peer may be unreachable): a push is applied, not deferred.
-    expect(pullTakesOver("p3", feed as Feed<unknown>)).toBe(false);
+    expect(pullTakesOver(PEER_SITE, feed as Feed<unknown>)).toBe(false);
     first.open();
     for (let i = 0; i < 100 && !log.fetched.includes(2); i++) await new Promise((r) => setTimeout(r, 1));
     expect(log.fetched).toContain(2);
     // Streaming: the push is left to the pull, which is asked for one more round.
-    expect(pullTakesOver("p3", feed as Feed<unknown>)).toBe(true);
+    expect(pullTakesOver(PEER_SITE, feed as Feed<unknown>)).toBe(true);
     peerHead = 8; // what the deferred push carried
     second.open();
     expect(await pulling).toBe(8);
     expect(log.applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(log.fetched, "the extra round asked from the checkpoint once more").toEqual([0, 2, 4, 6, 8]);
     expect((await checkpoints(s, "p3")).pulled).toBe(8);
-    expect(pullTakesOver("p3", feed as Feed<unknown>), "no flight, nothing deferred").toBe(false);
+    expect(pullTakesOver(PEER_SITE, feed as Feed<unknown>), "no flight, nothing deferred").toBe(false);
   });
 });

@@ -33,7 +33,7 @@ export function databaseRoutes(): Hono<AppEnv> {
       const s = await services(c.env);
       const batch = await jsonBody(c, ChangeBatchSchema, MAX_BATCH_BYTES);
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
-      if (await leaveToPull(s, batch.from, "rows")) return c.json({ applied: 0, unchanged: 0, parked: 0, deferred: true } satisfies ApplyResult);
+      if (leaveToPull(batch.from, "rows")) return c.json({ applied: 0, unchanged: 0, parked: 0, deferred: true } satisfies ApplyResult);
       const result = await applyRemote(s.appDb, s.engine, { from: batch.from, also: batch.also }, batch.changes);
       // Forward what changed here, so A ↔ B ↔ C converges when A and C are not peers.
       if (result.applied || result.parked || result.captured) background(c, pushAll(s));

@@ -114,7 +114,7 @@ export function fileRoutes(): Hono<AppEnv> {
       const s = await services(c.env);
       const batch = await jsonBody(c, FileApplyBatchSchema, MAX_BODY);
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
-      if (await leaveToPull(s, batch.from, "files")) return c.json({ applied: 0, unchanged: 0, conflicts: 0, refused: 0, deferred: true } satisfies FileApplyResult);
+      if (leaveToPull(batch.from, "files")) return c.json({ applied: 0, unchanged: 0, conflicts: 0, refused: 0, deferred: true } satisfies FileApplyResult);
       // Bytes that do not match their hash are dropped here; the agent then downloads the file.
       for (const [hash, data] of Object.entries(batch.blobs ?? {})) await acceptBlob(hash, data);
       const out = await applyFiles(s, batch.from, batch.files, batch.also);

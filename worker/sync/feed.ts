@@ -83,21 +83,24 @@ const MAX_ROUNDS = 20;
  * push after a capture and a new peer's first sync all ask for the same thing).
  */
 interface Flight {
+  /** The peer checkpoint column this flight moves (it names the feed and the direction). */
+  checkpoint: string;
   again: boolean;
-  /** A pull that got a page with more behind it and is fetching the rest. */
-  streaming: boolean;
+  /** For a pull that got a page with more behind it and is fetching the rest: the site it pulls from. */
+  streamingFrom: string | null;
   done: Promise<number>;
 }
 
 const flights = new Map<string, Flight>();
 
-function single(key: string, round: (flight: Flight, first: boolean) => Promise<number>): Promise<number> {
+function single(peerId: string, checkpoint: string, round: (flight: Flight, first: boolean) => Promise<number>): Promise<number> {
+  const key = `${peerId} ${checkpoint}`;
   const running = flights.get(key);
   if (running) {
     running.again = true;
     return running.done.then(() => 0);
   }
-  const state: Flight = { again: true, streaming: false, done: Promise.resolve(0) };
+  const state: Flight = { checkpoint, again: true, streamingFrom: null, done: Promise.resolve(0) };
   state.done = (async () => {
     let total = 0;
     try {
@@ -120,11 +123,14 @@ function single(key: string, round: (flight: Flight, first: boolean) => Promise<
  * round so that nothing pushed meanwhile waits for the next tick. A pull still waiting for its
  * first page (the peer may be unreachable from here) defers nothing.
  */
-export function pullTakesOver(peerId: string, feed: Feed<unknown>): boolean {
-  const flight = flights.get(`${peerId} ${feed.checkpoints.pulled}`);
-  if (!flight?.streaming) return false;
-  flight.again = true;
-  return true;
+export function pullTakesOver(site: string, feed: Feed<unknown>): boolean {
+  let taken = false;
+  for (const flight of flights.values()) {
+    if (flight.checkpoint !== feed.checkpoints.pulled || flight.streamingFrom !== site) continue;
+    flight.again = true;
+    taken = true;
+  }
+  return taken;
 }
 
 /** The peer's row as stored now (checkpoints move under a flight: the peer's pulls advance our push checkpoint). */
@@ -134,7 +140,7 @@ async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
 
 /** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
 export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(`${peer.id} ${feed.checkpoints.pushed}`, async (_flight, first) => {
+  return single(peer.id, feed.checkpoints.pushed, async (_flight, first) => {
     const col = peers[feed.checkpoints.pushed];
     // The caller's row is fresh for the first round; later rounds follow the checkpoints moved since.
     const p = first ? peer : await currentPeer(s, peer.id);
@@ -165,7 +171,7 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
 
 /** Fetches the peer's entries after our pull checkpoint and applies them. Returns how many changed something. */
 export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(`${peer.id} ${feed.checkpoints.pulled}`, async (flight, first) => {
+  return single(peer.id, feed.checkpoints.pulled, async (flight, first) => {
     const col = peers[feed.checkpoints.pulled];
     const p = first ? peer : await currentPeer(s, peer.id);
     if (!p) return 0;
@@ -176,7 +182,7 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       const body = await next;
       if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
       const more = body.more && page + 1 < MAX_PAGES;
-      flight.streaming = more;
+      flight.streamingFrom = more ? body.site : null;
       // `since` is what we have applied: the peer's pushes to us can skip it.
       const committed = since;
       if (more) next = ahead(() => feed.fetch(s, p, body.last, feed.page, committed));

@@ -58,9 +58,8 @@ export type FeedKind = "rows" | "files";
 const FEEDS = { rows: rowFeed, files: fileFeed } as const;
 
 /** Whether a push from site `from` can be left to our running pull from it (worker/sync/feed.ts). */
-export async function leaveToPull(s: Services, from: string, kind: FeedKind): Promise<boolean> {
-  const senders = await s.db.select({ id: peers.id }).from(peers).where(eq(peers.remoteSite, from)).all();
-  return senders.filter((p) => pullTakesOver(p.id, FEEDS[kind] as Feed<unknown>)).length > 0;
+export function leaveToPull(from: string, kind: FeedKind): boolean {
+  return pullTakesOver(from, FEEDS[kind] as Feed<unknown>);
 }
 
 /** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
