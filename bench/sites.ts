@@ -275,8 +275,10 @@ export async function linkMesh(sites: readonly RunningSite[], timeoutMs = 60_000
   try {
     await waitFor("every peer to be online", async () => (await Promise.all(sites.map((s) => s.peersOnline()))).every(Boolean), timeoutMs, 200);
   } catch (err) {
-    // Say why: each site's view of its peers (the last error is usually the answer).
-    const views = await Promise.all(sites.map(async (s) => `${s.name}: ${JSON.stringify((await s.api("GET", "/api/admin/peers").catch(() => ({ json: {} as Record<string, unknown> }))).json["peers"] ?? "no answer")}`));
+    // Say why: each site's view of its peers (the last error is usually the answer), and the end of its log.
+    const views = await Promise.all(
+      sites.map(async (s) => `${s.name}: ${JSON.stringify((await s.api("GET", "/api/admin/peers").catch(() => ({ json: {} as Record<string, unknown> }))).json["peers"] ?? "no answer")}\n${s.logTail(1500)}`),
+    );
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${views.join("\n")}`);
   }
 }

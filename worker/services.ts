@@ -10,6 +10,7 @@ import { eq } from "drizzle-orm";
 import type { SqlDb } from "../functions/db/port.js";
 import type { EngineContext } from "../functions/db/engine.js";
 import { parseEnv, type Config } from "./env.js";
+import { settledWithin } from "./shared.js";
 import { clientDb } from "./sync/sql-port.js";
 import { migrate } from "./state/migrate.js";
 import * as schema from "./state/schema.js";
@@ -26,22 +27,51 @@ export interface Services {
   engine: EngineContext;
 }
 
-let cached: { env: unknown; key: string; services: Promise<Services> } | null = null;
+interface Entry {
+  env: unknown;
+  key: string;
+  services: Promise<Services>;
+  /** Set once built: later requests take it as a value, not by waiting on another request's promise. */
+  ready?: Services;
+}
 
-export function services(env: unknown, now: () => number = Date.now): Promise<Services> {
+let cached: Entry | null = null;
+
+/** How long a request waits for services another request is building before building its own. */
+const BUILD_WAIT_MS = 15_000;
+
+export async function services(env: unknown, now: () => number = Date.now): Promise<Services> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const { entry, mine } = entryFor(env, now);
+    if (entry.ready) return entry.ready;
+    if (mine || (await settledWithin(entry.services, BUILD_WAIT_MS))) return entry.services;
+    // The request that started the build is gone (worker/shared.ts): this one builds anew.
+    if (cached === entry) cached = null;
+  }
+  throw new Error(`the site's databases did not answer within ${(2 * BUILD_WAIT_MS) / 1000} s while starting`);
+}
+
+function entryFor(env: unknown, now: () => number): { entry: Entry; mine: boolean } {
   // The runtime hands every request the same bindings object: parse it once, not per call.
-  if (cached !== null && cached.env === env) return cached.services;
+  if (cached !== null && cached.env === env) return { entry: cached, mine: false };
   const config = parseEnv(env);
   const key = JSON.stringify(config);
-  if (!cached || cached.key !== key) {
-    const pending = build(config, now());
+  if (cached !== null && cached.key === key) {
+    cached.env = env;
+    return { entry: cached, mine: false };
+  }
+  const entry: Entry = { env, key, services: build(config, now()) };
+  entry.services.then(
+    (s) => {
+      entry.ready = s;
+    },
     // A failed start (database not up yet) must not be cached: the next request tries again.
-    pending.catch(() => {
-      if (cached?.services === pending) cached = null;
-    });
-    cached = { env, key, services: pending };
-  } else cached.env = env;
-  return cached.services;
+    () => {
+      if (cached === entry) cached = null;
+    },
+  );
+  cached = entry;
+  return { entry, mine: true };
 }
 
 async function build(config: Config, startedAt: number): Promise<Services> {

@@ -9,7 +9,7 @@ import { applyChanges } from "./apply.js";
 import { changesSince, type Reader } from "./changes.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
-import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type EngineContext } from "./schema.js";
+import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type CaptureState, type EngineContext, type Schema } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
 
@@ -48,8 +48,7 @@ export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<Captu
 }
 
 async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult & { more: boolean }> {
-  return unlessFailed(ctx, db.write(async (tx) => {
-    const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, { pages: 1 });
+  return captureWrite(db, ctx, { pages: 1 }, async (tx, { schema, meta, captured, more, changed, parked }) => {
     const before = meta.seq;
     // A local write may have made room for a parked row (freed a UNIQUE value, created a parent).
     const retryParked = parked && (captured > 0 || changed.length > 0);
@@ -59,7 +58,7 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
     }
     if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
     return { captured, seq: meta.seq, more };
-  }));
+  });
 }
 
 /**
@@ -72,8 +71,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
   let drained = 0;
   for (let step = 0; ; step++) {
     const last = step + 1 >= MAX_CAPTURE_STEPS;
-    const result = await unlessFailed(ctx, db.write(async (tx) => {
-      const { schema, meta, captured, more, changed, parked } = await ensureCapture(tx, ctx, last ? {} : { pages: 1 });
+    const result = await captureWrite(db, ctx, last ? {} : { pages: 1 }, async (tx, { schema, meta, captured, more, changed, parked }) => {
       // Tables that changed shape must have their held values placed in this same transaction.
       if (more && !last && changed.length === 0) return { captured };
       // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
@@ -81,10 +79,29 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
       const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, [MUTE]);
       await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
       return { ...applied, captured, seq: meta.seq };
-    }));
+    });
     drained += result.captured;
     if ("seq" in result) return { ...result, captured: drained };
   }
+}
+
+/**
+ * One write transaction that starts by bringing capture up to date (ensureCapture). A schema it
+ * reflected is cached once committed, not before: a concurrent read trusting it could look for
+ * capture tables its snapshot does not have yet.
+ */
+async function captureWrite<T>(db: SqlDb, ctx: EngineContext, opts: { pages?: number }, fn: (tx: SqlExec, state: CaptureState) => Promise<T>): Promise<T> {
+  const staged: { schema?: Schema } = {};
+  const out = await unlessFailed(
+    ctx,
+    db.write(async (tx) => {
+      const state = await ensureCapture(tx, ctx, opts);
+      if (state.reflected) staged.schema = state.schema;
+      return fn(tx, state);
+    }),
+  );
+  if (staged.schema) ctx.cache.captured = ctx.cache.schema = staged.schema;
+  return out;
 }
 
 /** Changes after `since`, without what `reader` (when known) holds already: see changesSince. */

@@ -111,6 +111,12 @@ export interface CaptureState {
   changed: string[];
   /** Whether any row is parked (waiting for a parent, a table, or a constraint to allow it). */
   parked: boolean;
+  /**
+   * Whether `schema` was reflected (and capture verified) now rather than taken from the cache:
+   * the caller caches it once the transaction has committed, not before, or a concurrent read
+   * would trust capture tables its snapshot does not have yet.
+   */
+  reflected: boolean;
 }
 
 const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NOT NULL)";
@@ -143,7 +149,7 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
     if (int(ver?.[0]?.[0]) === cached.version) {
       const meta = parseMeta(metaRows?.[0] ?? []);
       const { captured, more } = await capture(tx, ctx, cached, meta, { firstPage: log ?? [], pages: opts.pages });
-      return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1 };
+      return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1, reflected: false };
     }
   }
   await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));
@@ -175,9 +181,7 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
   if (gone.length) await tx.batch(gone.map((name) => ({ sql: "DELETE FROM _scoutsync_meta WHERE k = ?", args: [`sig:${name}`] })));
   // Our own DDL moved schema_version; cache under the version the next transaction will see.
   schema.version = int((await query(tx, SCHEMA_VERSION_SQL))[0]?.[0]);
-  ctx.cache.captured = schema;
-  ctx.cache.schema = schema;
-  return { schema, meta, captured, more, changed, parked: int((await query(tx, PARKED_SQL))[0]?.[0]) === 1 };
+  return { schema, meta, captured, more, changed, parked: int((await query(tx, PARKED_SQL))[0]?.[0]) === 1, reflected: true };
 }
 
 /** Bookkeeping tables made by an earlier scoutsync gain the columns added since. */

@@ -27,7 +27,7 @@ export interface LibsqlServerOptions {
   port?: number;
   /** Default 32 MiB; larger bodies get HTTP 413 without being read. */
   maxBodyBytes?: number;
-  /** Default 30 s; a stream idle longer is closed and its transaction rolled back. */
+  /** Default 10 s; a stream idle longer is closed and its transaction rolled back. */
   streamIdleMs?: number;
   log?: (line: string) => void;
 }
@@ -40,7 +40,9 @@ export interface LibsqlServer {
 }
 
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
-const DEFAULT_STREAM_IDLE_MS = 30_000;
+// A client that vanished mid-transaction (a worker request cancelled by the runtime) holds the
+// write lock, for the app too, until this runs out: keep it short.
+const DEFAULT_STREAM_IDLE_MS = 10_000;
 // Each stream may hold a connection, and each connection about three file descriptors.
 const MAX_STREAMS = 200;
 const DB_NAME = /^[A-Za-z0-9_-]+$/;

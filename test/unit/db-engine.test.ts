@@ -15,6 +15,7 @@ import { captureLocal, readChanges } from "../../functions/db/engine.js";
 import { MAX_BATCH_BYTES } from "../../functions/wire/database.js";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
 import { Network, SCHEMA, newReplica, siteId, type Db, type Replica } from "../property/model.js";
+import { openDb, sqlDb } from "../support/libsql-db.js";
 
 const open: Replica[] = [];
 const tmpDirs: string[] = [];
@@ -319,6 +320,42 @@ describe("topology and delivery", () => {
     run(a.db, "UPDATE teams SET name = 'The Cheesy Poofs' WHERE id = 1");
     expect((await captureLocal(a.sql, a.ctx)).captured).toBe(1);
     expect((await readChanges(a.sql, a.ctx, 0, 100)).changes.map((ch) => ch.s.vals.name)).toEqual(["The Cheesy Poofs"]);
+  });
+
+  it("a read while another connection installs capture (not committed yet) gives an empty page, not 'no such table'", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "scoutsync-install-"));
+    tmpDirs.push(dir);
+    const a = newReplica("A", siteId(100), { file: join(dir, "app.db"), ddl: SCHEMA });
+    open.push(a);
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    const other = openDb(join(dir, "app.db"));
+    const reader = sqlDb(other);
+    let reached!: () => void;
+    const atCommit = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const commit = new Promise<void>((r) => (release = r));
+    // The install transaction stops just before its COMMIT, as a slow round trip would.
+    const slow: typeof a.sql = {
+      read: (fn) => a.sql.read(fn),
+      snapshot: (stmts) => a.sql.snapshot(stmts),
+      write: (fn) =>
+        a.sql.write(async (tx) => {
+          const out = await fn(tx);
+          reached();
+          await commit;
+          return out;
+        }),
+    };
+    try {
+      const capturing = captureLocal(slow, a.ctx);
+      await atCommit;
+      expect(await readChanges(reader, a.ctx, 0, 100)).toMatchObject({ changes: [], last: 0, more: false });
+      release();
+      expect((await capturing).captured).toBe(0);
+      expect((await readChanges(reader, a.ctx, 0, 100)).changes.map((ch) => ch.s.vals.name)).toEqual(["Cheesy Poofs"]);
+    } finally {
+      other.close();
+    }
   });
 
   it("a pull skips what pushes delivered to the reader, but not rows those pushes left to another sender's promise", async () => {

@@ -40,11 +40,12 @@ function gate<T>() {
 }
 
 /** Entries are their own sequence numbers; the peer holds `peerHead` of them, two per page. */
-function scriptedFeed(opts: { peerHead: number; ourHead: number; accept: boolean; fetchGate?: (since: number) => Promise<void> }) {
+function scriptedFeed(opts: { peerHead: number; ourHead: number; accept: boolean; fetchGate?: (since: number) => Promise<void>; stallMs?: number }) {
   const log = { sent: [] as number[][], fetched: [] as number[], applied: [] as number[] };
   const feed: Feed<number> = {
     checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
     page: 2,
+    ...(opts.stallMs === undefined ? {} : { stallMs: opts.stallMs }),
     async read(_s, _p, since, limit) {
       const items = Array.from({ length: Math.max(0, Math.min(limit, opts.ourHead - since)) }, (_, i) => since + i + 1);
       return { items, last: items.at(-1) ?? since, more: since + items.length < opts.ourHead };
@@ -116,5 +117,25 @@ describe("replication loop", () => {
     expect(log.fetched, "the extra round asked from the checkpoint once more").toEqual([0, 2, 4, 6, 8]);
     expect((await checkpoints(s, "p3")).pulled).toBe(8);
     expect(pullTakesOver(PEER_SITE, feed as Feed<unknown>), "no flight, nothing deferred").toBe(false);
+  });
+
+  it("a flight that went silent (the runtime dropped the request that ran it) is taken over by the next caller", async () => {
+    const s = await servicesWithPeer("p4");
+    let calls = 0;
+    const { feed, log } = scriptedFeed({
+      peerHead: 4,
+      ourHead: 0,
+      accept: true,
+      stallMs: 50,
+      // The first flight's fetch never answers, as a promise of a cancelled request never settles.
+      fetchGate: () => (calls++ === 0 ? new Promise<void>(() => undefined) : Promise.resolve()),
+    });
+    const peer = (await s.db.select().from(schema.peers).get())!;
+    void pullFeed(s, peer, feed);
+    expect(await pullFeed(s, peer, feed), "the second caller pulled everything itself").toBe(4);
+    expect(log.applied).toEqual([1, 2, 3, 4]);
+    expect((await checkpoints(s, "p4")).pulled).toBe(4);
+    const now = (await s.db.select().from(schema.peers).get())!;
+    expect(await pullFeed(s, now, feed), "and the silent flight no longer blocks anyone").toBe(0);
   });
 });

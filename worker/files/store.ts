@@ -9,6 +9,7 @@ import { formatHlc, parseHlc, stamp, tick, observe, stampHlc, type Hlc, type Sta
 import { versionOf, type StoredFile } from "../../functions/files/local-change.js";
 import { vvFromJson, vvToJson } from "../../functions/files/vector.js";
 import type { FileVersion } from "../../functions/files/version.js";
+import { settledWithin } from "../shared.js";
 
 export type Reader = Pick<Client | Transaction, "execute">;
 
@@ -226,6 +227,8 @@ export async function counts(db: Reader): Promise<{ files: number; deleted: numb
 }
 
 let queue: Promise<unknown> = Promise.resolve();
+/** How long a write waits for the one before it; past that it starts anyway, and the server's busy wait orders them. */
+const QUEUE_WAIT_MS = 15_000;
 
 /** A write transaction whose last batch also commits, saving the round trip of a separate COMMIT. */
 export interface FilesTx {
@@ -259,7 +262,9 @@ export function writeFiles<T>(client: Client, fn: (w: FilesTx) => Promise<T>): P
       tx.close();
     }
   };
-  const result = queue.then(run, run);
+  const prior = queue;
+  // The queue only spares SQLITE_BUSY retries: an earlier write whose request is gone must not hold this one forever.
+  const result = settledWithin(prior, QUEUE_WAIT_MS).then(run);
   queue = result.catch(() => undefined);
   return result;
 }

@@ -7,6 +7,7 @@
  */
 import { eq, sql } from "drizzle-orm";
 import type { Services } from "../services.js";
+import { settledWithin } from "../shared.js";
 import { peers } from "../state/schema.js";
 
 type Peer = typeof peers.$inferSelect;
@@ -36,6 +37,8 @@ export interface Feed<T> {
   /** Merges entries received from site `from`; returns how many changed something here. */
   apply(s: Services, from: string, items: T[]): Promise<number>;
   page: number;
+  /** How long a flight may go without a page before another caller takes over (FLIGHT_STALL_MS; tests shorten it). */
+  stallMs?: number;
 }
 
 /** Pages per push or pull call; the next tick goes on from the checkpoint. */
@@ -77,6 +80,15 @@ function ahead<P>(read: () => Promise<P>): Promise<P> {
 const MAX_ROUNDS = 20;
 
 /**
+ * A flight that has not finished a page for this long is taken for gone: its request's context
+ * ended and the runtime dropped it (worker/shared.ts). Every step of a page is bounded well
+ * below this (peer calls by TIMEOUT_MS, the database server's busy wait by 10 s).
+ */
+const FLIGHT_STALL_MS = 30_000;
+/** Waits of that length a caller spends on a flight that still makes progress before running its own. */
+const MAX_STALL_WAITS = 10;
+
+/**
  * One flight per peer, feed and direction at a time (inside an isolate). A caller that finds
  * one running asks it for one more round and waits for that: its "sync now" is honoured when
  * it returns, and the same pages are never fetched, sent or applied twice at once (the tick, the
@@ -88,19 +100,26 @@ interface Flight {
   again: boolean;
   /** For a pull that got a page with more behind it and is fetching the rest: the site it pulls from. */
   streamingFrom: string | null;
+  /** When the flight last started or finished a page (Date.now()). */
+  beat: number;
   done: Promise<number>;
 }
 
 const flights = new Map<string, Flight>();
 
-function single(peerId: string, checkpoint: string, round: (flight: Flight, first: boolean) => Promise<number>): Promise<number> {
+async function single(peerId: string, checkpoint: string, round: (flight: Flight, first: boolean) => Promise<number>, stallMs: number): Promise<number> {
   const key = `${peerId} ${checkpoint}`;
   const running = flights.get(key);
   if (running) {
     running.again = true;
-    return running.done.then(() => 0);
+    for (let wait = 0; wait < MAX_STALL_WAITS; wait++) {
+      if (await settledWithin(running.done, stallMs)) return running.done.then(() => 0);
+      if (Date.now() - running.beat >= stallMs) break;
+    }
+    // Gone, or slower than any page should be: this caller flies instead (deliveries are idempotent).
+    if (flights.get(key) === running) flights.delete(key);
   }
-  const state: Flight = { checkpoint, again: true, streamingFrom: null, done: Promise.resolve(0) };
+  const state: Flight = { checkpoint, again: true, streamingFrom: null, beat: Date.now(), done: Promise.resolve(0) };
   state.done = (async () => {
     let total = 0;
     try {
@@ -110,7 +129,7 @@ function single(peerId: string, checkpoint: string, round: (flight: Flight, firs
       }
       return total;
     } finally {
-      flights.delete(key);
+      if (flights.get(key) === state) flights.delete(key);
     }
   })();
   flights.set(key, state);
@@ -140,7 +159,7 @@ async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
 
 /** Sends our entries after the peer's push checkpoint. Returns how many were sent. */
 export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
-  return single(peer.id, feed.checkpoints.pushed, async (_flight, first) => {
+  return single(peer.id, feed.checkpoints.pushed, async (flight, first) => {
     const col = peers[feed.checkpoints.pushed];
     // The caller's row is fresh for the first round; later rounds follow the checkpoints moved since.
     const p = first ? peer : await currentPeer(s, peer.id);
@@ -150,6 +169,7 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
     let next = ahead(() => feed.read(s, p, since, feed.page));
     for (let page = 0; page < MAX_PAGES; page++) {
       const batch = await next;
+      flight.beat = Date.now();
       if (batch.last <= since) break;
       // In a long push, the peer may have pulled past this page meanwhile (it says so when it pulls).
       const stored = page === 0 ? since : ((await currentPeer(s, peer.id))?.[feed.checkpoints.pushed] ?? since);
@@ -166,7 +186,7 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       if (!more) break;
     }
     return sent;
-  });
+  }, feed.stallMs ?? FLIGHT_STALL_MS);
 }
 
 /** Fetches the peer's entries after our pull checkpoint and applies them. Returns how many changed something. */
@@ -180,6 +200,7 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
     let next = ahead(() => feed.fetch(s, p, since, feed.page, since));
     for (let page = 0; page < MAX_PAGES; page++) {
       const body = await next;
+      flight.beat = Date.now();
       if (body.site === s.siteId) throw new Error("this peer URL points back at this site itself");
       const more = body.more && page + 1 < MAX_PAGES;
       flight.streamingFrom = more ? body.site : null;
@@ -195,5 +216,5 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       if (!more) break;
     }
     return applied;
-  });
+  }, feed.stallMs ?? FLIGHT_STALL_MS);
 }

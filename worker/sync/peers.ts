@@ -73,14 +73,15 @@ export async function syncPeer(
     kinds.includes(kind)
       ? { sent: direction.push ? await pushFeed(s, peer, feed) : 0, applied: direction.pull ? await pullFeed(s, peer, feed) : 0 }
       : { sent: 0, applied: 0 };
-  try {
-    const [rows, files] = await Promise.all([round("rows", FEEDS.rows), round("files", FEEDS.files)]);
+  // Settled, not all: this request must outlive every flight it started, or the runtime drops
+  // the ones still running when it ends, and whoever waits on them waits for nothing (worker/shared.ts).
+  const [rows, files] = await Promise.allSettled([round("rows", FEEDS.rows), round("files", FEEDS.files)]);
+  if (rows.status === "fulfilled" && files.status === "fulfilled") {
     await markPeer(s, peer, null);
-    return { ...rows, files };
-  } catch (err) {
-    await markPeer(s, peer, err);
-    return { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
+    return { ...rows.value, files: files.value };
   }
+  await markPeer(s, peer, [rows, files].find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason);
+  return { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
 }
 
 /**
