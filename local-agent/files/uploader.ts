@@ -23,7 +23,7 @@ export interface UploaderOptions {
   api: FilesApi;
   matcher(): IgnoreMatcher;
   log(line: string): void;
-  /** Quiet time before a path is read. The floor of local → peer latency. */
+  /** Quiet time before a path is read (default 5 ms). The floor of local → peer latency; a write still going on while the file is read is caught by the stats around the hash. */
   settleMs?: number;
   /** When to look at a reported path once more (chokidar drops changes within 50 ms of another). */
   recheckMs?: number;
@@ -58,7 +58,7 @@ export class Uploader {
   }
 
   /** Something happened at `path`; handle it once it has been quiet for a moment. */
-  notice(path: string, delayMs = this.opts.settleMs ?? 10): void {
+  notice(path: string, delayMs = this.opts.settleMs ?? 5): void {
     if (this.stopped) return;
     const old = this.timers.get(path);
     if (old !== undefined) clearTimeout(old);
