@@ -16,10 +16,11 @@ export interface StoredFile extends FileVersion {
   diskMtimeMs: number | null;
 }
 
+/** `was`: the hash the agent last saw or wrote at the path (see FileUploadSchema). */
 export type LocalChange =
-  | { path: string; deleted?: false; dir?: false; hash: string; size: number; blocks: readonly string[]; mtimeMs: number }
+  | { path: string; deleted?: false; dir?: false; hash: string; size: number; blocks: readonly string[]; mtimeMs: number; was?: string }
   | { path: string; deleted?: false; dir: true }
-  | { path: string; deleted: true };
+  | { path: string; deleted: true; was?: string };
 
 export type LocalChangePlan =
   /** Nothing to record (a delete of something this site never had on disk). */
@@ -33,11 +34,14 @@ export type LocalChangePlan =
   | { kind: "version"; version: FileVersion; conflict: FileVersion | null };
 
 /** A received version that never reached this disk: a local change over it must not hide it. */
-function unseen(current: StoredFile): boolean {
-  return !current.deleted && diskKey(current) !== current.diskHash;
+function unseen(current: StoredFile, disk: string | null = current.diskHash): boolean {
+  return !current.deleted && diskKey(current) !== disk;
 }
 
 export function planLocalChange(current: StoredFile | null, change: LocalChange, site: string, nextStamp: () => Stamp): LocalChangePlan {
+  // The agent's own memory of this path is newer than the disk columns its reports update.
+  const was = "was" in change ? change.was : undefined;
+  const disk = current === null ? null : (was ?? current.diskHash);
   if (change.deleted === true) {
     if (current === null) return { kind: "none" };
     if (current.deleted) return { kind: "disk" };
@@ -48,10 +52,10 @@ export function planLocalChange(current: StoredFile | null, change: LocalChange,
       // making it has not landed yet (a folder deleted right after it arrived).
     } else {
       // Never on this disk (not materialized yet): the delete is of nothing we know.
-      if (current.diskHash === null) return { kind: "none" };
+      if (disk === null) return { kind: "none" };
       // The disk held an older version and a newer one is waiting to be written: edits beat
       // deletes, so the waiting version will be written instead of deleting it everywhere.
-      if (unseen(current)) return { kind: "disk" };
+      if (unseen(current, disk)) return { kind: "disk" };
     }
     return { kind: "version", version: tombstone(current.path, bumpVv(current.vv, site), nextStamp(), site, current.dir), conflict: null };
   }
@@ -66,7 +70,7 @@ export function planLocalChange(current: StoredFile | null, change: LocalChange,
   if (current !== null) {
     if (!current.deleted && !current.dir && current.hash === change.hash) return { kind: "disk" };
     // The disk did not change content since we last saw it (a touch, a stale event).
-    if (current.diskHash !== null && current.diskHash === change.hash) return { kind: "disk" };
+    if (disk !== null && disk === change.hash) return { kind: "disk" };
   }
   const version: FileVersion = {
     path: change.path,
@@ -79,7 +83,7 @@ export function planLocalChange(current: StoredFile | null, change: LocalChange,
     dir: false,
     origin: site,
   };
-  if (current === null || !unseen(current)) return { kind: "version", version, conflict: null };
+  if (current === null || !unseen(current, disk)) return { kind: "version", version, conflict: null };
   // A received folder not made here yet keeps the path (folder-vs-file rule): the file becomes
   // its conflict copy, and the materializer moves it aside when it makes the folder.
   if (current.dir) return { kind: "version", version: { ...version, vv: bumpVv({}, site), path: conflictPathFor(version) }, conflict: null };

@@ -50,9 +50,9 @@ export type FileEntry = z.infer<typeof FileEntrySchema>;
 export const MAX_FILES_PER_BATCH = 1000;
 
 export type FileUpload =
-  | { path: string; deleted: true; dir?: false }
+  | { path: string; deleted: true; dir?: false; was?: string }
   | { path: string; deleted?: false; dir: true }
-  | { path: string; deleted?: false; dir?: false; size: number; hash: string; blocks: string[]; mtimeMs: number; data?: string };
+  | { path: string; deleted?: false; dir?: false; size: number; hash: string; blocks: string[]; mtimeMs: number; data?: string; was?: string };
 
 const FILE_FIELDS = ["size", "hash", "blocks", "mtimeMs", "data"] as const;
 
@@ -73,9 +73,16 @@ export const FileUploadSchema = z
     mtimeMs: z.number().nonnegative().optional(),
     /** The file's bytes when it is small (the worker checks them against hash). */
     data: InlineDataSchema.optional(),
+    /**
+     * The hash the agent last saw or wrote at this path: newer than the manifest's disk columns
+     * while the agent's report of a file it just wrote is still on its way (a received file
+     * deleted or edited at once must count as a change of that file, not of nothing).
+     */
+    was: Sha256Schema.optional(),
   })
   .superRefine((v, ctx) => {
     if (v.deleted === true && v.dir === true) ctx.addIssue({ code: "custom", path: ["dir"], message: `a deleted path is reported without "dir"` });
+    if (v.dir === true && v.was !== undefined) ctx.addIssue({ code: "custom", path: ["was"], message: `only for a file or a deleted path, not with "dir": true` });
     if (v.deleted === true || v.dir === true) {
       for (const k of FILE_FIELDS) if (v[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: `only for a file, not with "${v.deleted === true ? "deleted" : "dir"}": true` });
       return;
@@ -86,9 +93,10 @@ export const FileUploadSchema = z
     if (v.size !== undefined && v.hash !== undefined && v.blocks !== undefined) checkShape({ size: v.size, hash: v.hash, blocks: v.blocks }, ctx);
   })
   .transform((v): FileUpload => {
-    if (v.deleted === true) return { path: v.path, deleted: true };
+    const was = v.was === undefined ? {} : { was: v.was };
+    if (v.deleted === true) return { path: v.path, deleted: true, ...was };
     if (v.dir === true) return { path: v.path, dir: true };
-    const out: FileUpload = { path: v.path, size: v.size ?? 0, hash: v.hash ?? "", blocks: v.blocks ?? [], mtimeMs: v.mtimeMs ?? 0 };
+    const out: FileUpload = { path: v.path, size: v.size ?? 0, hash: v.hash ?? "", blocks: v.blocks ?? [], mtimeMs: v.mtimeMs ?? 0, ...was };
     if (v.data !== undefined) out.data = v.data;
     return out;
   });

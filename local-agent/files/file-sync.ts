@@ -94,6 +94,9 @@ export class FileSync {
       onLanded: (paths) => {
         // A received .syncignore takes effect before its watch event comes round.
         if (paths.includes(SYNCIGNORE_PATH)) self?.reloadIgnore();
+        // The watcher never reports a file that was gone before it looked (an app that consumes
+        // what arrives): look again once its window has passed.
+        uploader.recheckSoon(paths);
         hook.add(paths);
       },
       pollMs: opts.pollMs,

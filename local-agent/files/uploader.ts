@@ -140,12 +140,25 @@ export class Uploader {
       return;
     }
     this.opts.mirror.set(r.path, { size: r.size, mtimeMs: r.mtimeMs, hash: r.hash, blocks: r.blocks });
-    // chokidar drops a change that follows another within 50 ms: look once more after that window.
-    const t = setTimeout(() => {
-      this.timers.delete(`recheck:${r.path}`);
-      void this.recheck(r.path);
-    }, this.opts.recheckMs ?? 80);
-    this.timers.set(`recheck:${r.path}`, t);
+    this.recheckSoon([r.path]);
+  }
+
+  /**
+   * Looks at these known paths once more after the watcher's window: chokidar drops a change
+   * that follows another within 50 ms, and never reports a file that was gone before it looked.
+   */
+  recheckSoon(paths: readonly string[]): void {
+    if (this.stopped) return;
+    for (const path of paths) {
+      const key = `recheck:${path}`;
+      const old = this.timers.get(key);
+      if (old !== undefined) clearTimeout(old);
+      const t = setTimeout(() => {
+        this.timers.delete(key);
+        void this.recheck(path);
+      }, this.opts.recheckMs ?? 80);
+      this.timers.set(key, t);
+    }
   }
 
   private async recheck(path: string): Promise<void> {
@@ -159,6 +172,8 @@ export class Uploader {
     const { mirror, root } = this.opts;
     const known = mirror.get(path);
     const knownDir = mirror.hasDir(path);
+    // What this agent knew here: the worker's disk columns may not have heard of it yet.
+    const gone: FileUpload = known === undefined ? { path, deleted: true } : { path, deleted: true, was: known.hash };
     try {
       const st = await root.lstat(path);
       if (this.opts.matcher().ignores(path, st?.isDirectory() ?? knownDir)) return null;
@@ -177,12 +192,12 @@ export class Uploader {
       }
       if (st === null || !st.isFile()) {
         if (st !== null) this.refused(path, st.isSymbolicLink() ? "is a symbolic link" : "is not a regular file");
-        return known === undefined && !knownDir ? null : { path, deleted: true };
+        return known === undefined && !knownDir ? null : gone;
       }
       if (known !== undefined && sameStat(known, st)) return null;
       const hashed = await hashFile(root, path);
-      if (hashed === null) return known === undefined ? null : { path, deleted: true };
-      const report: FileUpload = { path, size: hashed.size, hash: hashed.hash, blocks: hashed.blocks, mtimeMs: hashed.mtimeMs };
+      if (hashed === null) return known === undefined ? null : gone;
+      const report: FileUpload = { path, size: hashed.size, hash: hashed.hash, blocks: hashed.blocks, mtimeMs: hashed.mtimeMs, ...(known === undefined ? {} : { was: known.hash }) };
       if (hashed.data !== undefined) report.data = hashed.data.toString("base64");
       return report;
     } catch (err) {
@@ -192,7 +207,7 @@ export class Uploader {
       }
       if (err instanceof PathRefused) {
         this.refused(path, err.message);
-        return known === undefined ? null : { path, deleted: true };
+        return known === undefined ? null : gone;
       }
       this.opts.log(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
       return null;

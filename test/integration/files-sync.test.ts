@@ -69,6 +69,22 @@ describe("file sync between three sites", () => {
     await waitSame(sites, "the latency files everywhere", (m) => filesOf(m).filter((p) => p.startsWith("latency/")).length === 30);
   });
 
+  it("a received file deleted the moment it lands is deleted everywhere (10 tries)", async () => {
+    for (let i = 0; i < 10; i++) {
+      const rel = `inbox/${i}.json`;
+      write(A, rel, `{"scan": ${i}}`);
+      // As an app that consumes what arrives: delete it as soon as it exists, before the
+      // materializer's report of writing it has reached south's worker.
+      const t0 = performance.now();
+      while (!existsSync(file(B, rel))) {
+        if (performance.now() - t0 > 10_000) throw new Error(`${rel} did not reach south within 10 s`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      rmSync(file(B, rel));
+    }
+    await waitSame(sites, "every consumed file gone everywhere", (m) => filesOf(m).every((p) => !p.startsWith("inbox/")));
+  });
+
   it("syncs a binary file and renames without sending its bytes again", async () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     write(B, "bin/all-bytes.bin", Buffer.concat([all, randomBytes(10_000), all]));

@@ -71,6 +71,19 @@ describe("planLocalChange", () => {
 
   it("deleting an old copy while a newer received version waits does not delete it everywhere (edits win)", () => {
     expect(planLocalChange(row({ hash: H2, blocks: [H2], diskHash: H1 }), { path: "n.txt", deleted: true }, SELF, next)).toEqual({ kind: "disk" });
+    expect(planLocalChange(row({ hash: H2, blocks: [H2], diskHash: null }), { path: "n.txt", deleted: true, was: H1 }, SELF, next)).toEqual({ kind: "disk" });
+  });
+
+  it("a received file deleted at once, before the report of writing it landed, is deleted everywhere (the agent says it had it)", () => {
+    const arrived = row({ diskHash: null, diskSize: null, diskMtimeMs: null });
+    expect(planLocalChange(arrived, { path: "n.txt", deleted: true, was: H1 }, SELF, next)).toMatchObject({ kind: "version", version: { deleted: true, vv: { [PEER]: 1, [SELF]: 1 } } });
+  });
+
+  it("a received file edited at once, before the report of writing it landed, is an edit of it, not a conflict", () => {
+    const arrived = row({ diskHash: null, diskSize: null, diskMtimeMs: null });
+    expect(planLocalChange(arrived, { ...editTo(H2), was: H1 }, SELF, next)).toMatchObject({ kind: "version", conflict: null, version: { hash: H2, vv: { [PEER]: 1, [SELF]: 1 } } });
+    // Without the agent's word the received version may never have been seen: it is kept.
+    expect(planLocalChange(arrived, editTo(H2), SELF, next)).toMatchObject({ kind: "version", conflict: { hash: H1 } });
   });
 });
 
@@ -136,6 +149,9 @@ describe("wire", () => {
     expect(UploadBodySchema.safeParse({ path: "x", size: 1 }).error?.issues[0]).toMatchObject({ path: ["files", 0, "hash"] });
     expect(UploadBodySchema.safeParse({ files: [{ path: "x", deleted: true }] }).success).toBe(true);
     expect(UploadBodySchema.safeParse({ path: "x", size: 1, hash: H2, blocks: [H1], mtimeMs: 1 }).success).toBe(false);
+    expect(UploadBodySchema.parse({ path: "x", deleted: true, was: H1 }).files[0]).toEqual({ path: "x", deleted: true, was: H1 });
+    expect(UploadBodySchema.safeParse({ path: "x", dir: true, was: H1 }).error?.issues[0]).toMatchObject({ path: ["files", 0, "was"], message: expect.stringMatching(/not with "dir"/) });
+    expect(UploadBodySchema.safeParse({ path: "x", deleted: true, was: "nope" }).error?.issues[0]).toMatchObject({ path: ["files", 0, "was"] });
   });
 
   it("apply entries: tombstones carry nothing, files need a hash", () => {

@@ -24,9 +24,10 @@ function diskFactsOf(change: FileUpload): DiskFacts {
 }
 
 function asLocalChange(u: FileUpload): LocalChange {
-  if (u.deleted === true) return { path: u.path, deleted: true };
+  const was = u.dir !== true && u.was !== undefined ? { was: u.was } : {};
+  if (u.deleted === true) return { path: u.path, deleted: true, ...was };
   if (u.dir === true) return { path: u.path, dir: true };
-  return { path: u.path, hash: u.hash, size: u.size, blocks: u.blocks, mtimeMs: u.mtimeMs };
+  return { path: u.path, hash: u.hash, size: u.size, blocks: u.blocks, mtimeMs: u.mtimeMs, ...was };
 }
 
 function rowOf(v: FileVersion, seq: number, source: string | null, disk: ManifestRow | undefined): ManifestRow {
