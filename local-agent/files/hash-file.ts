@@ -49,11 +49,14 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
     const buf = Buffer.allocUnsafe(width);
     let offset = 0;
     for (;;) {
-      // Fill one whole block (read may return less than asked).
+      // Fill one whole block (read may return less than asked), never past the size seen at
+      // open: a file still being written may be far bigger by now (it fails the check below,
+      // and reading it in blocks sized for the stale stat took minutes of blocked event loop).
+      const want = Math.min(width, stat.size - offset);
       let filled = 0;
-      while (filled < width) {
+      while (filled < want) {
         // Small files (most of a burst) are read at once; big ones without blocking the loop.
-        const bytesRead = stat.size <= INLINE_MAX ? readSync(fd, buf, filled, width - filled, offset + filled) : (await readFd(fd, buf, filled, width - filled, offset + filled)).bytesRead;
+        const bytesRead = stat.size <= INLINE_MAX ? readSync(fd, buf, filled, want - filled, offset + filled) : (await readFd(fd, buf, filled, want - filled, offset + filled)).bytesRead;
         if (bytesRead === 0) break;
         filled += bytesRead;
       }

@@ -17,7 +17,7 @@ import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../
 import { tempToken } from "../../local-agent/files/assemble.js";
 import { startChunkServer } from "../../local-agent/files/chunk-server.js";
 import { DiskMirror } from "../../local-agent/files/disk-mirror.js";
-import { hashFile } from "../../local-agent/files/hash-file.js";
+import { hashFile, StillChanging } from "../../local-agent/files/hash-file.js";
 import { Materializer } from "../../local-agent/files/materializer.js";
 import { OnChangeHook } from "../../local-agent/files/on-change.js";
 import { InstanceRoot, PathRefused } from "../../local-agent/files/safe-fs.js";
@@ -114,6 +114,20 @@ describe("hashFile", () => {
     expect(small?.data?.toString()).toBe("hello");
     expect(small?.blocks).toEqual([small?.hash]);
     expect(await hashFile(root, "missing")).toBeNull();
+  });
+
+  it("a file that grew after it was opened (still being written) is read no further than its size then, and read again later", async () => {
+    const dir = folder();
+    const root = await InstanceRoot.open(dir);
+    writeFileSync(path.join(dir, "growing.bin"), bytes(20 * 1024 * 1024));
+    // What the open saw: the first byte of a file the writer is still filling.
+    const early = Object.assign(Object.create(root) as InstanceRoot, {
+      openRead: async (p: string) => {
+        const opened = await root.openRead(p);
+        return opened && { fd: opened.fd, stat: Object.assign(Object.create(opened.stat) as typeof opened.stat, { size: 1 }) };
+      },
+    });
+    await expect(hashFile(early, "growing.bin")).rejects.toBeInstanceOf(StillChanging);
   });
 });
 
