@@ -122,6 +122,8 @@ export const FileChangesQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(MAX_FILES_PER_BATCH).default(500),
   /** The caller's site id: versions it sent us itself are left out (they would only echo). */
   for: SiteIdSchema.optional(),
+  /** How far the caller has applied our versions (its pull checkpoint): our pushes to it skip that far. */
+  applied: z.coerce.number().int().nonnegative().optional(),
 });
 
 export const FileChangesPageSchema = z.object({

@@ -10,6 +10,7 @@ import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
+import { notePulled, rowsReached } from "../../worker/sync/peers.js";
 
 const PEER_SITE = "b".repeat(16);
 const clients: Client[] = [];
@@ -117,6 +118,19 @@ describe("replication loop", () => {
     expect(log.fetched, "the extra round asked from the checkpoint once more").toEqual([0, 2, 4, 6, 8]);
     expect((await checkpoints(s, "p3")).pulled).toBe(8);
     expect(pullTakesOver(PEER_SITE, feed as Feed<unknown>), "no flight, nothing deferred").toBe(false);
+  });
+
+  it("a peer's pull says how far it applied our entries: that kind's push checkpoint moves there, never back", async () => {
+    const s = await servicesWithPeer("p5");
+    const row = async () => (await s.db.select().from(schema.peers).get())!;
+    await notePulled(s, PEER_SITE, 7, "files");
+    expect(await row()).toMatchObject({ filesPushedSeq: 7, pushedSeq: 0 });
+    await notePulled(s, PEER_SITE, 3, "files");
+    expect((await row()).filesPushedSeq).toBe(7);
+    await notePulled(s, PEER_SITE, 4, "rows");
+    expect(await row()).toMatchObject({ filesPushedSeq: 7, pushedSeq: 4 });
+    expect(await rowsReached(s, PEER_SITE)).toBe(4);
+    expect(await rowsReached(s, "c".repeat(16)), "a site that is not our peer").toBe(0);
   });
 
   it("a flight that went silent (the runtime dropped the request that ran it) is taken over by the next caller", async () => {

@@ -45,8 +45,8 @@ export const fileFeed: Feed<FeedEntry> = {
     const body: FileApplyBatch = { from: s.siteId, files, ...(blobs === undefined ? {} : { blobs }), ...(also.length ? { also } : {}) };
     return !FileApplyResultSchema.parse(await call(`${peer.url}/api/sync/files/apply`, postJson(body))).deferred;
   },
-  async fetch(s, peer, since, limit) {
-    const body = FileChangesPageSchema.parse(await call(`${peer.url}/api/sync/files/changes?since=${since}&limit=${limit}&for=${s.siteId}`));
+  async fetch(s, peer, since, limit, applied) {
+    const body = FileChangesPageSchema.parse(await call(`${peer.url}/api/sync/files/changes?since=${since}&limit=${limit}&for=${s.siteId}&applied=${applied}`));
     return { site: body.site, items: body.files, last: body.last, head: body.head, more: body.more };
   },
   async apply(s, from, items) {

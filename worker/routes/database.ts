@@ -7,7 +7,7 @@ import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { services } from "../services.js";
-import { leaveToPull, notePulled, pushAll } from "../sync/peers.js";
+import { leaveToPull, notePulled, pushAll, rowsReached } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 export function databaseRoutes(): Hono<AppEnv> {
@@ -21,7 +21,8 @@ export function databaseRoutes(): Hono<AppEnv> {
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, ChangesQuerySchema);
-      const pushed = q.for === undefined ? 0 : await notePulled(s, q.for, q.applied ?? 0);
+      if (q.for !== undefined) await notePulled(s, q.for, q.applied ?? 0, "rows");
+      const pushed = q.for === undefined ? 0 : await rowsReached(s, q.for);
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
       await captureLocal(s.appDb, s.engine);
       // A pull is anti-entropy: it trusts what the reader itself sent and what we delivered to it, not delivery hints.

@@ -95,17 +95,20 @@ export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows",
 }
 
 /**
- * A peer that pulled our rows up to `applied` holds them: our pushes to it may skip that far
- * (it pulls what it lacks, we push what is new; neither sends the other's pages again).
- * Returns how far our rows have reached that site, by its pulls or our pushes.
+ * A peer that pulled our entries of one kind up to `applied` holds them: our pushes to it may
+ * skip that far (it pulls what it lacks, we push what is new; neither sends the other's pages again).
  */
-export async function notePulled(s: Services, site: string, applied: number): Promise<number> {
-  if (applied > 0) {
-    await s.db
-      .update(peers)
-      .set({ pushedSeq: applied })
-      .where(and(eq(peers.remoteSite, site), lt(peers.pushedSeq, applied)));
-  }
+export async function notePulled(s: Services, site: string, applied: number, kind: FeedKind): Promise<void> {
+  if (applied <= 0) return;
+  const column = FEEDS[kind].checkpoints.pushed;
+  await s.db
+    .update(peers)
+    .set({ [column]: applied })
+    .where(and(eq(peers.remoteSite, site), lt(peers[column], applied)));
+}
+
+/** How far our rows have reached that site, by its pulls or our pushes. */
+export async function rowsReached(s: Services, site: string): Promise<number> {
   const row = await s.db.select({ pushed: max(peers.pushedSeq) }).from(peers).where(eq(peers.remoteSite, site)).get();
   return row?.pushed ?? 0;
 }
