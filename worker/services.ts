@@ -74,11 +74,20 @@ function entryFor(env: unknown, now: () => number): { entry: Entry; mine: boolea
   return { entry, mine: true };
 }
 
+/**
+ * The client queues calls beyond its concurrency limit (20 by default, and 0 means the default)
+ * in one queue for the whole isolate: a queued call then runs in the I/O context of whichever
+ * request freed a slot, and dies with it (worker/shared.ts). Slots leaked that way until every
+ * state-database call of the site hung (a bulk sync of 10,000 files). No queue: each call runs
+ * in its own request; the database server bounds what it serves at once.
+ */
+const NO_QUEUE = Number.MAX_SAFE_INTEGER;
+
 async function build(config: Config, startedAt: number): Promise<Services> {
   const authToken = config.LIBSQL_AUTH_TOKEN;
   // App rows may hold 64-bit integers; scoutsync's own tables never do, and drizzle wants numbers.
-  const app = createClient({ url: config.LIBSQL_URL, authToken, intMode: "bigint" });
-  const state = createClient({ url: config.LIBSQL_STATE_URL ?? config.LIBSQL_URL, authToken, intMode: "number" });
+  const app = createClient({ url: config.LIBSQL_URL, authToken, intMode: "bigint", concurrency: NO_QUEUE });
+  const state = createClient({ url: config.LIBSQL_STATE_URL ?? config.LIBSQL_URL, authToken, intMode: "number", concurrency: NO_QUEUE });
   await migrate(state);
   const db = drizzle(state, { schema });
   const siteId = await ensureSiteId(db, startedAt);
