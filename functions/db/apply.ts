@@ -50,6 +50,15 @@ interface Group {
 
 const NOBODY = { src: null, also: [] };
 
+export interface AppliedBatch extends ApplyResult {
+  /**
+   * Rows whose new state here no other site is known to hold (merged with a local write, or a
+   * revived parent): they must reach every peer. The rest are held by the sender and the sites
+   * it also delivers to, so there is nothing to forward when those are all our peers.
+   */
+  unheld: number;
+}
+
 /** Rows parked earlier are retried this many at a time, when something arrived that may unblock them. */
 const PARKED_RETRY = 100;
 
@@ -67,7 +76,7 @@ export async function applyChanges(
   incoming: { from: string | null; also: string[]; changes: RowChange[] },
   retry: { parked: boolean; tables: string[] },
   prelude: Stmt[] = [],
-): Promise<ApplyResult> {
+): Promise<AppliedBatch> {
   // Duplicates inside one batch merge first: the result is the same as applying them one by one.
   const wanted = new Map<string, RowChange>();
   for (const ch of incoming.changes) {
@@ -135,7 +144,7 @@ export async function applyChanges(
   const failed = await execGroups(tx, groups.map((g) => g.group));
   result.parked = parkedNow + failed;
   result.applied -= result.parked;
-  return result;
+  return { ...result, unheld: planned.filter((p) => p.changed && p.held === NOBODY).length };
 }
 
 /**

@@ -4,8 +4,8 @@
  * Shells (the worker) call these; tests call them on in-process databases.
  */
 import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
-import type { ApplyResult, RowChange } from "../wire/database.js";
-import { applyChanges } from "./apply.js";
+import type { RowChange } from "../wire/database.js";
+import { applyChanges, type AppliedBatch } from "./apply.js";
 import { changesSince, type Reader } from "./changes.js";
 import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
@@ -67,7 +67,7 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
  * meets the newest local write; a long backlog of them is captured a page per transaction before
  * (the app's writes wait for one page at most), and the apply runs once what is left fits in one page.
  */
-export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from: string; also?: string[] }, changes: RowChange[]): Promise<ApplyResult & CaptureResult> {
+export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from: string; also?: string[] }, changes: RowChange[]): Promise<AppliedBatch & CaptureResult> {
   let drained = 0;
   for (let step = 0; ; step++) {
     const last = step + 1 >= MAX_CAPTURE_STEPS;

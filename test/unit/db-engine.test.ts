@@ -358,6 +358,25 @@ describe("topology and delivery", () => {
     }
   });
 
+  it("an apply says how many rows it changed into a state no other site holds (those must be forwarded to every peer)", async () => {
+    const { reps, net } = await mesh(2);
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name, tag) VALUES (1, 254, 'Cheesy Poofs', 'x')");
+    await net.capture(0);
+    const first = await net.deliver(0, 1, (await net.read(0, 1, 0, 100)).changes);
+    expect(first).toMatchObject({ applied: 1, unheld: 0 });
+    // B edits another column before A's next edit arrives: the merge is a state only B has.
+    run(b.db, "UPDATE teams SET tag = 'from B' WHERE id = 1");
+    await net.capture(1);
+    await sleep(3);
+    const since = (await net.read(0, 1, 0, 100)).last;
+    run(a.db, "UPDATE teams SET name = 'The Cheesy Poofs' WHERE id = 1");
+    await net.capture(0);
+    const merged = await net.deliver(0, 1, (await net.read(0, 1, since, 100)).changes);
+    expect(merged).toMatchObject({ applied: 1, unheld: 1 });
+    expect(rows(b.db, "SELECT name, tag FROM teams WHERE id = 1")).toEqual([["The Cheesy Poofs", "from B"]]);
+  });
+
   it("a pull skips what pushes delivered to the reader, but not rows those pushes left to another sender's promise", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];

@@ -11,6 +11,7 @@ import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached } from "../../worker/sync/peers.js";
+import { BUSY_TICK_MS, idleTickMs, onlineWindowMs } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
 const clients: Client[] = [];
@@ -151,5 +152,14 @@ describe("replication loop", () => {
     expect((await checkpoints(s, "p4")).pulled).toBe(4);
     const now = (await s.db.select().from(schema.peers).get())!;
     expect(await pullFeed(s, now, feed), "and the silent flight no longer blocks anyone").toBe(0);
+  });
+});
+
+describe("cadence", () => {
+  it("the idle tick grows with the number of peers (each tick pulls from all), from 10 s to the agent's 30 s cap; online means seen within 2.5 ticks", () => {
+    expect([0, 1, 3, 4, 9, 50].map(idleTickMs)).toEqual([10_000, 10_000, 10_000, 12_000, 27_000, 30_000]);
+    expect(onlineWindowMs(2)).toBe(25_000);
+    expect(onlineWindowMs(9)).toBe(67_500);
+    expect(BUSY_TICK_MS).toBeLessThan(idleTickMs(0));
   });
 });

@@ -8,7 +8,7 @@
 import type { BlobSource } from "../../functions/files/blob-source.js";
 import type { PendingFile, PendingPage } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
-import { listPeers } from "../sync/peers.js";
+import { knownPeers } from "../sync/known-peers.js";
 import { blobsFor, inlineHashes } from "./blob-cache.js";
 
 const PORT_KEY = "files_agent_port";
@@ -19,20 +19,6 @@ const CHUNK_TIMEOUT_MS = 30_000;
 export const served = { chunks: 0, bytes: 0 };
 
 let cachedPort: number | null = null;
-
-/**
- * The peer list, read at most once a second: wakes and pushes need it on the latency path of
- * every file, and a list a second old only changes where blocks are fetched first, or which
- * peer is spared a forwarded copy (it still pulls whatever it lacks).
- */
-let peerList: { at: number; peers: PendingPage["peers"] } | null = null;
-export async function knownPeers(s: Services): Promise<PendingPage["peers"]> {
-  const now = Date.now();
-  if (peerList === null || now - peerList.at > 1_000) {
-    peerList = { at: now, peers: (await listPeers(s)).map((p) => ({ id: p.id, url: p.url, site: p.remoteSite })) };
-  }
-  return peerList.peers;
-}
 
 export async function setAgentPort(s: Services, port: number): Promise<void> {
   await s.state.execute({

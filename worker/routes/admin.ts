@@ -8,6 +8,7 @@ import { requireLocal } from "../auth.js";
 import { fail } from "../errors.js";
 import { services, type Services } from "../services.js";
 import { peers, settings } from "../state/schema.js";
+import { onlineWindowMs } from "../sync/cadence.js";
 import { logEvent } from "../sync/events.js";
 import { listPeers, syncPeer, type Peer } from "../sync/peers.js";
 import { background } from "../background.js";
@@ -16,16 +17,17 @@ import { jsonBody } from "../validate.js";
 import { parkedCount } from "../sync/parked.js";
 import { counts } from "../files/store.js";
 
-/** A peer counts as online when it answered within this long (two idle ticks and some). */
-const ONLINE_MS = 25_000;
+export function peerViews(all: Peer[], now: number): PeerView[] {
+  return all.map((p) => peerView(p, now, all.length));
+}
 
-export function peerView(p: Peer, now: number): PeerView {
+function peerView(p: Peer, now: number, peerCount: number): PeerView {
   return {
     id: p.id,
     url: p.url,
     name: p.name,
     site: p.remoteSite,
-    online: p.failures === 0 && p.lastSeenAt !== null && now - p.lastSeenAt < ONLINE_MS,
+    online: p.failures === 0 && p.lastSeenAt !== null && now - p.lastSeenAt < onlineWindowMs(peerCount),
     lastSeenAt: p.lastSeenAt,
     lastSyncAt: p.lastSyncAt,
     lastError: p.lastError,
@@ -47,7 +49,7 @@ export async function siteStatus(s: Services) {
     seq: clock.seq,
     parked: await parkedCount(s),
     files: await counts(s.state),
-    peers: (await listPeers(s)).map((p) => peerView(p, now)),
+    peers: peerViews(await listPeers(s), now),
   };
 }
 
@@ -60,7 +62,7 @@ export function adminRoutes(): Hono<AppEnv> {
     .get("/peers", async (c) => {
       const s = await services(c.env);
       const now = Date.now();
-      return c.json({ peers: (await listPeers(s)).map((p) => peerView(p, now)) });
+      return c.json({ peers: peerViews(await listPeers(s), now) });
     })
     .post("/peers", async (c) => {
       const s = await services(c.env);
@@ -73,7 +75,7 @@ export function adminRoutes(): Hono<AppEnv> {
       const row = (await s.db.select().from(peers).where(eq(peers.id, id)).get())!;
       // A new peer starts syncing now (initial sync), not at the next tick.
       background(c, syncPeer(s, row, { push: true, pull: true }));
-      return c.json({ peer: peerView(row, Date.now()) }, 201);
+      return c.json({ peer: peerView(row, Date.now(), (await listPeers(s)).length) }, 201);
     })
     .delete("/peers/:id", async (c) => {
       const s = await services(c.env);

@@ -7,6 +7,7 @@ import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { services } from "../services.js";
+import { knownPeers } from "../sync/known-peers.js";
 import { leaveToPull, notePulled, pushAll, rowsReached } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
@@ -36,8 +37,12 @@ export function databaseRoutes(): Hono<AppEnv> {
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
       if (leaveToPull(batch.from, "rows")) return c.json({ applied: 0, unchanged: 0, parked: 0, deferred: true } satisfies ApplyResult);
       const result = await applyRemote(s.appDb, s.engine, { from: batch.from, also: batch.also }, batch.changes);
-      // Forward what changed here, so A ↔ B ↔ C converges when A and C are not peers.
-      if (result.applied || result.parked || result.captured) background(c, pushAll(s));
+      // Forward what changed here, so A ↔ B ↔ C converges when A and C are not peers; not when
+      // the sender delivers it to all our peers too (in a full mesh of 10, a change would
+      // otherwise cost 72 more push rounds that find nothing to send).
+      const covered = new Set([batch.from, ...(batch.also ?? [])]);
+      const elsewhere = (await knownPeers(s)).some((p) => p.site === null || !covered.has(p.site));
+      if (result.captured || result.unheld || ((result.applied || result.parked) && elsewhere)) background(c, pushAll(s));
       return c.json({ applied: result.applied, unchanged: result.unchanged, parked: result.parked });
     });
 }

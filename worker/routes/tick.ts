@@ -8,10 +8,8 @@ import { captureLocal } from "../../functions/db/engine.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal } from "../auth.js";
 import { services } from "../services.js";
+import { BUSY_TICK_MS, idleTickMs } from "../sync/cadence.js";
 import { listPeers, syncPeer } from "../sync/peers.js";
-
-const BUSY_TICK_MS = 2_000;
-const IDLE_TICK_MS = 10_000;
 
 export function tickRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>().post("/tick", requireLocal(), async (c) => {
@@ -22,6 +20,6 @@ export function tickRoutes(): Hono<AppEnv> {
     // Pushes are instant, so anti-entropy can slow down while all is quiet and every peer
     // answers; that keeps an idle site near zero CPU (B7).
     const quiet = captured.captured === 0 && results.every((r) => r.sent === 0 && r.applied === 0 && r.files.sent === 0 && r.files.applied === 0) && (await listPeers(s)).every((p) => p.failures === 0);
-    return c.json({ captured: captured.captured, seq: captured.seq, peers: results, nextTickMs: quiet ? IDLE_TICK_MS : BUSY_TICK_MS });
+    return c.json({ captured: captured.captured, seq: captured.seq, peers: results, nextTickMs: quiet ? idleTickMs(peers.length) : BUSY_TICK_MS });
   });
 }
