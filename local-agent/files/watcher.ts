@@ -16,6 +16,8 @@ import { checkSyncPath } from "../../functions/files/path.js";
 import { isMissing, type InstanceRoot } from "./safe-fs.js";
 
 const RESCAN_NEW_FOLDER_MS = 50;
+/** When a new folder's own entries are listed once more, for files written into it before any watch on it was up. */
+const LATE_LIST_MS = 500;
 
 export interface FolderWatchOptions {
   root: InstanceRoot;
@@ -50,7 +52,7 @@ export class FolderWatch {
     w.on("all", (event, abs) => {
       const rel = this.relative(abs);
       if (!this.closed && rel) this.opts.onPath(rel);
-      if (event === "addDir") this.rescanSoon(w, abs);
+      if (event === "addDir") this.rescanSoon(w, abs, rel);
     });
     w.on("error", (err) => this.opts.onError(err));
     // Under heavy load the first walk can be slow; the startup scan covers the folder meanwhile.
@@ -69,14 +71,14 @@ export class FolderWatch {
    * unpacked, made with `mkdir -p`) may hold entries that no event will ever name. chokidar
    * watches it by itself.
    */
-  async addTree(rel: string): Promise<void> {
+  async addTree(rel: string, deep = true): Promise<void> {
     if (this.closed) return;
     try {
       for (const e of await fsp.readdir(this.opts.root.abs(rel), { withFileTypes: true })) {
         const child = checkSyncPath(`${rel}/${e.name}`);
         if (!child.ok || this.opts.ignores(child.path, e.isDirectory())) continue;
         this.opts.onPath(child.path);
-        if (e.isDirectory()) await this.addTree(child.path);
+        if (deep && e.isDirectory()) await this.addTree(child.path);
       }
     } catch (err) {
       if (!isMissing(err)) this.opts.onError(err);
@@ -88,12 +90,16 @@ export class FolderWatch {
    * the new folder is not set up yet): the file is reported (addTree) but chokidar never learns of
    * it, so it never reports the file's delete (measured: ~1 in 20 folders made, then filled after
    * 2-10 ms, which is what the materializer does). Adding the folder again once its watch is up
-   * makes chokidar read it and know what is in it.
+   * makes chokidar read it and know what is in it. Files written into the folder between
+   * addTree's listing and that watch being up were reported by nobody until the 60 s rescan
+   * (46 of a burst of 300 into a new folder, 1 run in 5): its entries are listed once more later
+   * (known ones are skipped unread by their size and mtime).
    */
-  private rescanSoon(w: FSWatcher, abs: string): void {
+  private rescanSoon(w: FSWatcher, abs: string, rel: string | null): void {
     setTimeout(() => {
       if (!this.closed) w.add(abs);
     }, RESCAN_NEW_FOLDER_MS).unref();
+    if (rel) setTimeout(() => void this.addTree(rel, false), LATE_LIST_MS).unref();
   }
 
   close(): void {
