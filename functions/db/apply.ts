@@ -14,7 +14,7 @@ import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
-import { inKeys, insertRowsStmts, jsonRow, jsonRowsSelect } from "./json-rows.js";
+import { inKeys, insertRowsStmts, jsonRowsSelect, splitRows } from "./json-rows.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
 import { type Arg, type SqlExec, type Stmt } from "./port.js";
@@ -433,22 +433,15 @@ function bulkStmts(rows: NonNullable<Group["bulk"]>[]): Stmt[] {
   const names = cols.map((c) => (c === "rowid" ? c : quoteIdent(c)));
   if (kind === "insert") return insertRowsStmts(`INSERT INTO ${tbl} (${names.join(", ")})`, cols.length, rows.map((r) => r.args));
   const out: Stmt[] = [];
-  const bound: NonNullable<Group["bulk"]>[] = [];
-  const json: string[] = [];
-  const reals = new Set<number>();
-  for (const r of rows) {
-    const j = jsonRow(r.args, reals);
-    if (j === null) bound.push(r);
-    else json.push(j);
-  }
-  if (json.length) {
+  const { json, bound, reals } = splitRows(rows.map((r) => r.args));
+  if (json !== null) {
     // Cell 0 of each row is the rowid, cell i + 1 the value of column i.
     out.push({
       sql: `WITH j(k, ${cols.map((_, i) => `v${i}`).join(", ")}) AS (${jsonRowsSelect(cols.length + 1, reals)}) UPDATE ${tbl} SET ${names.map((n, i) => `${n} = j.v${i}`).join(", ")} FROM j WHERE ${tbl}.rowid = j.k`,
-      args: [`[${json.join(",")}]`],
+      args: [json],
     });
   }
-  for (const r of bound) out.push({ sql: `UPDATE ${tbl} SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`, args: [...r.args.slice(1), r.args[0]!] });
+  for (const args of bound) out.push({ sql: `UPDATE ${tbl} SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE rowid = ?`, args: [...args.slice(1), args[0]!] });
   return out;
 }
 

@@ -65,19 +65,28 @@ export function jsonRow(row: readonly Arg[], reals: Set<number>, intNumbers = fa
 }
 
 /**
- * `insert` (an `INSERT … (cols)` head) for many rows of `width` values: the rows JSON carries
- * exactly in one statement, the others as VALUES lists, well under SQLite's 32,766 bound parameters each.
+ * Rows JSON carries exactly, as one JSON list text (`json`: null when there are none), and the
+ * rows that must stay bound values; `reals` are the cells sent as exact [m, 2^k] pairs.
  */
-export function insertRowsStmts(insert: string, width: number, rows: readonly (readonly Arg[])[], intNumbers = false): { sql: string; args: Arg[] }[] {
-  const json: string[] = [];
+export function splitRows(rows: readonly (readonly Arg[])[], intNumbers = false): { json: string | null; bound: (readonly Arg[])[]; reals: Set<number> } {
+  const cells: string[] = [];
   const bound: (readonly Arg[])[] = [];
   const reals = new Set<number>();
   for (const r of rows) {
     const j = jsonRow(r, reals, intNumbers);
     if (j === null) bound.push(r);
-    else json.push(j);
+    else cells.push(j);
   }
-  const out: { sql: string; args: Arg[] }[] = json.length ? [{ sql: `${insert} ${jsonRowsSelect(width, reals)}`, args: [`[${json.join(",")}]`] }] : [];
+  return { json: cells.length ? `[${cells.join(",")}]` : null, bound, reals };
+}
+
+/**
+ * `insert` (an `INSERT … (cols)` head) for many rows of `width` values: the rows JSON carries
+ * exactly in one statement, the others as VALUES lists, well under SQLite's 32,766 bound parameters each.
+ */
+export function insertRowsStmts(insert: string, width: number, rows: readonly (readonly Arg[])[], intNumbers = false): { sql: string; args: Arg[] }[] {
+  const { json, bound, reals } = splitRows(rows, intNumbers);
+  const out: { sql: string; args: Arg[] }[] = json === null ? [] : [{ sql: `${insert} ${jsonRowsSelect(width, reals)}`, args: [json] }];
   const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
   for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
     out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flat() });

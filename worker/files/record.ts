@@ -5,7 +5,7 @@
  */
 import type { InStatement, Transaction } from "@libsql/client/web";
 import { depthOf, revivedFolder } from "../../functions/files/folders.js";
-import { planLocalChange, versionOf, type LocalChange } from "../../functions/files/local-change.js";
+import { planLocalChange, versionOf } from "../../functions/files/local-change.js";
 import { mergeVersions } from "../../functions/files/merge.js";
 import { DIR_MARK, type FileVersion } from "../../functions/files/version.js";
 import type { FileUpload, MaterializedItem, UploadResult } from "../../functions/wire/files.js";
@@ -21,13 +21,6 @@ function diskFactsOf(change: FileUpload): DiskFacts {
   if (change.deleted === true) return { hash: null, size: null, mtimeMs: null };
   if (change.dir === true) return FOLDER_ON_DISK;
   return { hash: change.hash, size: change.size, mtimeMs: change.mtimeMs };
-}
-
-function asLocalChange(u: FileUpload): LocalChange {
-  const was = u.dir !== true && u.was !== undefined ? { was: u.was } : {};
-  if (u.deleted === true) return { path: u.path, deleted: true, ...was };
-  if (u.dir === true) return { path: u.path, dir: true };
-  return { path: u.path, hash: u.hash, size: u.size, blocks: u.blocks, mtimeMs: u.mtimeMs, ...was };
 }
 
 function rowOf(v: FileVersion, seq: number, source: string | null, disk: ManifestRow | undefined): ManifestRow {
@@ -81,7 +74,7 @@ export async function recordUploads(s: Services, changes: readonly FileUpload[])
     const ordered = [...changes].sort((a, b) => rank(a) - rank(b));
     for (const change of ordered) {
       const current = rows.get(change.path) ?? null;
-      const plan = planLocalChange(current, asLocalChange(change), s.siteId, () => clock.next());
+      const plan = planLocalChange(current, change, s.siteId, () => clock.next());
       if (plan.kind === "none") {
         result.unchanged++;
         continue;

@@ -22,8 +22,11 @@ export function databaseRoutes(): Hono<AppEnv> {
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
       const q = queryParams(c, ChangesQuerySchema);
-      if (q.for !== undefined) await notePulled(s, q.for, q.applied ?? 0, "rows");
-      const pushed = q.for === undefined ? 0 : await rowsReached(s, q.for);
+      let pushed = 0;
+      if (q.for !== undefined) {
+        await notePulled(s, q.for, q.applied ?? 0, "rows");
+        pushed = await rowsReached(s, q.for);
+      }
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
       await captureLocal(s.appDb, s.engine);
       // A pull is anti-entropy: it trusts what the reader itself sent and what we delivered to it, not delivery hints.
