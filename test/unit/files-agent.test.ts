@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -23,6 +23,7 @@ import { OnChangeHook } from "../../local-agent/files/on-change.js";
 import { InstanceRoot, PathRefused } from "../../local-agent/files/safe-fs.js";
 import { Trash } from "../../local-agent/files/trash.js";
 import { Uploader } from "../../local-agent/files/uploader.js";
+import { FolderWatch } from "../../local-agent/files/watcher.js";
 import type { FilesApi } from "../../local-agent/files/worker-api.js";
 
 const top = mkdtempSync(path.join(tmpdir(), "scoutsync-files-agent-"));
@@ -312,6 +313,26 @@ describe("Uploader", () => {
     expect(uploads.at(-1)).toMatchObject({ path: "big", hash: sha(big) });
     expect(uploads.at(-1)).not.toHaveProperty("data");
     await up.stop();
+  });
+});
+
+describe("FolderWatch", () => {
+  it("lists a new folder's entries once more after it appeared (files written before any watch on it was up are not left to the 60 s rescan)", async () => {
+    const dir = folder();
+    const outside = folder();
+    const seen: string[] = [];
+    const w = new FolderWatch({ root: await InstanceRoot.open(dir), ignores: () => false, onPath: (p) => seen.push(p), onError: () => undefined });
+    await w.start();
+    try {
+      mkdirSync(path.join(dir, "burst"));
+      // Moved in whole: one event at most, whatever chokidar saw of it.
+      writeFileSync(path.join(outside, "a.json"), "{}");
+      renameSync(path.join(outside, "a.json"), path.join(dir, "burst", "a.json"));
+      for (let i = 0; i < 300 && seen.filter((p) => p === "burst/a.json").length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(seen.filter((p) => p === "burst/a.json").length, "named by the watch and by the late listing").toBeGreaterThanOrEqual(2);
+    } finally {
+      w.close();
+    }
   });
 });
 
