@@ -335,6 +335,10 @@ export class Materializer {
       await this.rmdirOrNotYet(f.path, target);
       before = null;
     }
+    // This very version was written here and is gone now: a local delete (an app consuming what
+    // arrives), which the uploader reports and which then wins. A pass holding an older list of
+    // pending entries must not write it back and so undo the delete.
+    if (before === null && mirror.get(f.path)?.hash === hash) throw new NotYet();
     if (before !== null) {
       if (!before.isFile()) throw new PathRefused(f.path, "a folder, link or special file is in the way; left alone");
       // Already written (a wake's list can be older than a pass that ran meanwhile).

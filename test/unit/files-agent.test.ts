@@ -254,6 +254,23 @@ describe("Materializer", () => {
     );
   });
 
+  it("does not write back a version it wrote that the app has deleted since (a stale pending list must not undo the delete)", async () => {
+    const dir = folder();
+    const content = Buffer.from("consumed by the app");
+    const mirror = new DiskMirror();
+    const entry = pendingFor("inbox/scan.json", content);
+    const { m, materialized } = await materializer(dir, [entry], fakePeer(new Map([[sha(content), content]])).fetchFn, { mirror });
+    m.wake();
+    await m.idle();
+    expect(readFileSync(path.join(dir, "inbox", "scan.json"), "utf8")).toBe("consumed by the app");
+    rmSync(path.join(dir, "inbox", "scan.json"));
+    // A wake listed before the write was reported hands the same entry over again.
+    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [entry] });
+    await m.idle();
+    expect(existsSync(path.join(dir, "inbox", "scan.json"))).toBe(false);
+    expect(materialized).toHaveLength(1);
+  });
+
   it("never replaces a file changed since the manifest saw it, and deletes into the trash", async () => {
     const dir = folder();
     writeFileSync(path.join(dir, "edited.txt"), "local edit not uploaded yet");
