@@ -102,10 +102,17 @@ export class Site {
 
   /** A site in `root` with data/ and instance/ there, on a free port, loopback only. */
   static async start(root: string, name: string, extra: string[] = []): Promise<{ site: Site; port: number }> {
-    const port = await freePort();
-    const site = new Site(root, ["--data", "data", "--instance", "instance", "--port", String(port), "--host", "127.0.0.1", "--name", name, ...extra]);
-    await site.waitForUp();
-    return { site, port };
+    // A free port can be taken by another test file's process before the site binds it: try another.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const site = new Site(root, ["--data", "data", "--instance", "instance", "--port", String(port), "--host", "127.0.0.1", "--name", name, ...extra]);
+      try {
+        await site.waitForUp();
+        return { site, port };
+      } catch (err) {
+        if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
+      }
+    }
   }
 
   get dataDir(): string {
