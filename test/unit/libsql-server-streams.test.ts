@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "libsql";
@@ -166,5 +166,37 @@ describe("streams and batons", () => {
       holder.close();
     }
     registry.dispose(stream);
+  });
+});
+
+describe("the WAL", () => {
+  it("is copied back into the database file once the pool is quiet, not at every commit", async () => {
+    const file = join(dir, `wal-${++n}.db`);
+    const pool = new DatabasePool("app", file);
+    await pool.init();
+    try {
+      const conn = pool.acquire();
+      conn.exec("CREATE TABLE t (x)");
+      // Over SQLite's default 1,000 WAL pages, under ours: a commit of ours leaves it in the WAL.
+      conn.exec("BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT randomblob(3000) FROM n; COMMIT");
+      // The main file alone, as a copy without its WAL shows it.
+      const inFile = (): number => {
+        const copy = join(dir, `wal-copy-${n}.db`);
+        rmSync(copy, { force: true });
+        copyFileSync(file, copy);
+        const db = new Database(copy, { readonly: true });
+        try {
+          const tables = db.prepare("SELECT count(*) AS c FROM sqlite_schema WHERE name = 't'").get() as { c: number };
+          return tables.c === 0 ? 0 : (db.prepare("SELECT count(*) AS c FROM t").get() as { c: number }).c;
+        } finally {
+          db.close();
+        }
+      };
+      expect(inFile(), "the commit left the rows in the WAL").toBe(0);
+      pool.release(conn);
+      await until(() => inFile() === 2000, "the quiet pool's checkpoint", 10_000);
+    } finally {
+      pool.close();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
-import { pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
+import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached } from "../../worker/sync/peers.js";
 import { BUSY_TICK_MS, idleTickMs, onlineWindowMs } from "../../worker/sync/cadence.js";
 
@@ -119,6 +119,21 @@ describe("replication loop", () => {
     expect(log.fetched, "the extra round asked from the checkpoint once more").toEqual([0, 2, 4, 6, 8]);
     expect((await checkpoints(s, "p3")).pulled).toBe(8);
     expect(pullTakesOver(PEER_SITE, feed as Feed<unknown>), "no flight, nothing deferred").toBe(false);
+  });
+
+  it("no pull from a peer while it streams a pull from us (it would walk back over our own rows); pulls resume with its last page", async () => {
+    const s = await servicesWithPeer("p6");
+    const { feed, log } = scriptedFeed({ peerHead: 3, ourHead: 0, accept: true });
+    const peer = async () => (await s.db.select().from(schema.peers).get())!;
+    noteServed(PEER_SITE, feed as Feed<unknown>, true);
+    expect(await pullFeed(s, await peer(), feed)).toBe(0);
+    expect(log.fetched, "nothing asked of the peer").toEqual([]);
+    noteServed("c".repeat(16), feed as Feed<unknown>, false);
+    expect(await pullFeed(s, await peer(), feed), "another site's stream changes nothing").toBe(0);
+    noteServed(PEER_SITE, feed as Feed<unknown>, false);
+    expect(await pullFeed(s, await peer(), feed)).toBe(3);
+    expect(log.applied).toEqual([1, 2, 3]);
+    expect((await checkpoints(s, "p6")).pulled).toBe(3);
   });
 
   it("a peer's pull says how far it applied our entries: that kind's push checkpoint moves there, never back", async () => {

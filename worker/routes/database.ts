@@ -8,7 +8,7 @@ import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { services } from "../services.js";
 import { knownPeers } from "../sync/known-peers.js";
-import { leaveToPull, notePulled, pushAll, rowsReached } from "../sync/peers.js";
+import { leaveToPull, notePulled, pushAll, rowsReached, servedPage } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 export function databaseRoutes(): Hono<AppEnv> {
@@ -31,6 +31,7 @@ export function databaseRoutes(): Hono<AppEnv> {
       await captureLocal(s.appDb, s.engine);
       // A pull is anti-entropy: it trusts what the reader itself sent and what we delivered to it, not delivery hints.
       const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for === undefined ? null : { site: q.for, hints: false, pushed });
+      if (q.for !== undefined) servedPage(q.for, "rows", page.more);
       const body: ChangesPage = { site: s.siteId, ...page };
       return c.json(body);
     })

@@ -32,7 +32,7 @@ import { readFileChanges } from "../files/feed.js";
 import { recordMaterialized, recordUploads } from "../files/record.js";
 import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
 import { services } from "../services.js";
-import { leaveToPull, listPeers, notePulled, pushAll } from "../sync/peers.js";
+import { leaveToPull, listPeers, notePulled, pushAll, servedPage } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 /** A batch of 1,000 versions of 2 GiB files (2,048 block hashes each) is ~140 MB; the agent sends far less per request. */
@@ -106,6 +106,7 @@ export function fileRoutes(): Hono<AppEnv> {
       const q = queryParams(c, FileChangesQuerySchema);
       if (q.for !== undefined) await notePulled(s, q.for, q.applied ?? 0, "files");
       const page = await readFileChanges(s, q.since, q.limit);
+      if (q.for !== undefined) servedPage(q.for, "files", page.more);
       // Only what the caller sent us itself is left out; what others merely pushed its way may not have arrived.
       const files = page.files.filter((f) => q.for === undefined || f.heldBy?.[0] !== q.for).map(({ heldBy: _held, ...wire }) => wire);
       const body: FileChangesPage = { ...page, site: s.siteId, files };

@@ -152,6 +152,27 @@ export function pullTakesOver(site: string, feed: Feed<unknown>): boolean {
   return taken;
 }
 
+/**
+ * Sites that are streaming a pull from us (a page with more behind it, served within
+ * SERVING_GAP_MS), per feed. While one is, our own pull from it only walks back over the rows
+ * it is receiving from us (all skipped) and takes its database from the apply it is busy with
+ * (B8: ten such pulls during one catch-up). Its own new entries still reach us by its pushes.
+ */
+const serving = new Map<string, number>();
+const SERVING_GAP_MS = 5_000;
+
+/** Records a page served to `site`: `more` means it will be back for the rest. */
+export function noteServed(site: string, feed: Feed<unknown>, more: boolean): void {
+  const key = `${site} ${feed.checkpoints.pulled}`;
+  if (more) serving.set(key, Date.now());
+  else serving.delete(key);
+}
+
+function streamingFromUs(site: string | null, feed: Feed<unknown>): boolean {
+  const at = site === null ? undefined : serving.get(`${site} ${feed.checkpoints.pulled}`);
+  return at !== undefined && Date.now() - at < SERVING_GAP_MS;
+}
+
 /** The peer's row as stored now (checkpoints move under a flight: the peer's pulls advance our push checkpoint). */
 async function currentPeer(s: Services, id: string): Promise<Peer | undefined> {
   return s.db.select().from(peers).where(eq(peers.id, id)).get();
@@ -194,7 +215,9 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
   return single(peer.id, feed.checkpoints.pulled, async (flight, first) => {
     const col = peers[feed.checkpoints.pulled];
     const p = first ? peer : await currentPeer(s, peer.id);
-    if (!p) return 0;
+    // Checked when a round starts, never between pages: two sites that start pulling from each
+    // other at once both go on (neither waits for the other), and the next tick pulls what was left.
+    if (!p || streamingFromUs(p.remoteSite, feed as Feed<unknown>)) return 0;
     let since = p[feed.checkpoints.pulled];
     let applied = 0;
     let next = ahead(() => feed.fetch(s, p, since, feed.page, since));

@@ -6,12 +6,12 @@
  */
 import { and, eq, lt, max, sql } from "drizzle-orm";
 import { applyRemote, readChanges } from "../../functions/db/engine.js";
-import { ApplyResultSchema, ChangesPageSchema, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
+import { ApplyResultSchema, ChangesPageSchema, MAX_CHANGES_PER_BATCH, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
 import { fileFeed } from "../files/feed.js";
 import type { Services } from "../services.js";
 import { peers } from "../state/schema.js";
 import { logEvent } from "./events.js";
-import { call, postJson, pullFeed, pullTakesOver, pushFeed, type Feed } from "./feed.js";
+import { call, noteServed, postJson, pullFeed, pullTakesOver, pushFeed, type Feed } from "./feed.js";
 
 export type Peer = typeof peers.$inferSelect;
 
@@ -22,7 +22,7 @@ export async function listPeers(s: Services): Promise<Peer[]> {
 /** Database rows as a replication feed (worker/sync/feed.ts); files are the other feed. */
 const rowFeed: Feed<RowChange> = {
   checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
-  page: 2000,
+  page: MAX_CHANGES_PER_BATCH,
   async read(s, peer, since, limit) {
     const batch = await readChanges(s.appDb, s.engine, since, limit, peer.remoteSite === null ? null : { site: peer.remoteSite, hints: true });
     return { items: batch.changes, last: batch.last, more: batch.more };
@@ -60,6 +60,11 @@ const FEEDS = { rows: rowFeed, files: fileFeed } as const;
 /** Whether a push from site `from` can be left to our running pull from it (worker/sync/feed.ts). */
 export function leaveToPull(from: string, kind: FeedKind): boolean {
   return pullTakesOver(from, FEEDS[kind] as Feed<unknown>);
+}
+
+/** A page of one kind was served to `site` (its pull, more behind it or not): see noteServed in worker/sync/feed.ts. */
+export function servedPage(site: string, kind: FeedKind, more: boolean): void {
+  noteServed(site, FEEDS[kind] as Feed<unknown>, more);
 }
 
 /** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
