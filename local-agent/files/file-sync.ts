@@ -7,6 +7,7 @@
  */
 import { closeSync, readFileSync } from "node:fs";
 import { createIgnoreMatcher, SYNCIGNORE_PATH, type IgnoreMatcher } from "../../functions/files/ignore.js";
+import { rescanDue, RESCAN_SOON_MS } from "../../functions/files/rescan.js";
 import { DIR_MARK } from "../../functions/files/version.js";
 import { backoffDelay } from "../backoff.js";
 import type { ChildConfig } from "../child-protocol.js";
@@ -40,12 +41,14 @@ export interface FileSyncOptions {
   fetchFn?: typeof fetch;
 }
 
-/** How often the folder is compared with the manifest besides the watcher (stat only, no hashing of unchanged files). */
-const RESCAN_MS = 60_000;
 
 export class FileSync {
   private matcher: IgnoreMatcher = memoMatcher(createIgnoreMatcher(null));
   private rescan: ReturnType<typeof setInterval> | null = null;
+  /** Since the last rescan started (functions/files/rescan.ts). */
+  private sinceRescan = { at: Date.now(), paths: 0 };
+  /** The current watch reported an error: it may miss changes for as long as it runs. */
+  private watchTrouble = false;
   private watch: FolderWatch | null = null;
   private stopped = false;
   private started: Promise<void> | null = null;
@@ -152,8 +155,10 @@ export class FileSync {
     // A safety net under the watcher: events can be lost (inotify queue overflow, a watch that
     // failed for lack of inotify instances), and a stat-only rescan finds what they missed.
     this.rescan = setInterval(() => {
-      if (this.reloading === null) void this.reconcile().catch((err: unknown) => this.opts.log(`rescanning ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`));
-    }, RESCAN_MS);
+      const { at, paths } = this.sinceRescan;
+      if (this.reloading !== null || !rescanDue({ sinceMs: Date.now() - at, paths, trouble: this.watchTrouble })) return;
+      void this.reconcile().catch((err: unknown) => this.opts.log(`rescanning ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`));
+    }, RESCAN_SOON_MS);
     this.rescan.unref();
   }
 
@@ -185,14 +190,19 @@ export class FileSync {
   }
 
   private async startWatch(): Promise<void> {
+    this.watchTrouble = false;
     this.watch = new FolderWatch({
       root: this.root,
       ignores: (p, isDir) => this.matcher.ignores(p, isDir),
       onPath: (p) => {
+        this.sinceRescan.paths++;
         this.uploader.notice(p);
         if (p === SYNCIGNORE_PATH) this.reloadIgnore();
       },
-      onError: (err) => this.opts.log(`watching ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`),
+      onError: (err) => {
+        this.watchTrouble = true;
+        this.opts.log(`watching ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`);
+      },
     });
     await this.watch.start();
   }
@@ -208,6 +218,7 @@ export class FileSync {
    * reported deleted.
    */
   private async reconcile(): Promise<void> {
+    this.sinceRescan = { at: Date.now(), paths: 0 };
     const scan = await scanFolder(this.root, this.matcher);
     for (const r of scan.refused) this.opts.log(`not syncing ${r.path}: ${r.reason}`);
     const changed: string[] = [];

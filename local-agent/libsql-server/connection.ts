@@ -25,7 +25,7 @@ const CACHE_KIB = -32 * 1024;
  * WAL pages after which a commit of ours copies the WAL back into the database (SQLite's default
  * is 1,000). A catch-up batch rewrites pages all over the file, mostly the same ones as the batch
  * before; copying them back after every batch did that work again and again. The pool copies
- * them back once the file is quiet (DatabasePool.checkpointSoon), and the app's own commits still
+ * them back once the file is quiet (DatabasePool, QUIET_MS), and the app's own commits still
  * do at SQLite's default.
  */
 const WAL_CHECKPOINT_PAGES = 8192;

@@ -6,15 +6,15 @@ import { sqliteErrorCode } from "./errors.js";
 
 const MAX_IDLE = 4;
 const WAL_RETRY_MS = 10_000;
-/** Quiet time after a stream before the WAL is copied back into the database file. */
-const CHECKPOINT_QUIET_MS = 1_000;
+/** Quiet time after a stream before the WAL is copied back into the database file and caches are freed. */
+const QUIET_MS = 1_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class DatabasePool {
   readonly #idle: Connection[] = [];
   #closed = false;
-  #checkpoint: ReturnType<typeof setTimeout> | undefined;
+  #quiet: ReturnType<typeof setTimeout> | undefined;
   /** Connections handed out and not yet released. */
   active = 0;
 
@@ -72,33 +72,36 @@ export class DatabasePool {
     } else {
       conn.close();
     }
-    this.#checkpointSoon();
+    this.#quietSoon();
   }
 
   /**
-   * A passive checkpoint once no stream has ended for CHECKPOINT_QUIET_MS (our connections leave
-   * the WAL to grow, see connection.ts). Passive: it never waits for a reader or a writer, and
-   * what it could not copy is copied next time. Nearly free when the WAL is already copied back.
+   * Once no stream has ended for QUIET_MS: a passive checkpoint (our connections leave the WAL to
+   * grow, see connection.ts), and the idle connections' page caches handed back (up to 32 MiB
+   * each after a catch-up; an idle site should not hold them, B7). Passive: it never waits for a
+   * reader or a writer, and what it could not copy is copied next time. Nearly free when the WAL
+   * is already copied back.
    */
-  #checkpointSoon(): void {
-    clearTimeout(this.#checkpoint);
-    this.#checkpoint = setTimeout(() => {
+  #quietSoon(): void {
+    clearTimeout(this.#quiet);
+    this.#quiet = setTimeout(() => {
       if (this.#closed || this.active > 0) return;
-      const conn = this.#idle.pop();
-      if (conn === undefined) return;
-      try {
-        conn.queryUncached("PRAGMA wal_checkpoint(PASSIVE)");
-        this.#idle.push(conn);
-      } catch {
-        // Busy or broken: the next quiet moment, or the app's next commit, does it.
-        conn.close();
+      for (const [i, conn] of [...this.#idle].entries()) {
+        try {
+          if (i === 0) conn.queryUncached("PRAGMA wal_checkpoint(PASSIVE)");
+          conn.queryUncached("PRAGMA shrink_memory");
+        } catch {
+          // Busy or broken: the next quiet moment, or the app's next commit, checkpoints.
+          this.#idle.splice(this.#idle.indexOf(conn), 1);
+          conn.close();
+        }
       }
-    }, CHECKPOINT_QUIET_MS);
-    this.#checkpoint.unref();
+    }, QUIET_MS);
+    this.#quiet.unref();
   }
 
   close(): void {
-    clearTimeout(this.#checkpoint);
+    clearTimeout(this.#quiet);
     this.#closed = true;
     for (const conn of this.#idle.splice(0)) conn.close();
   }
