@@ -7,7 +7,9 @@ export const PingSchema = z.object({
   version: z.string(),
   clock: z.object({ wallMs: z.number(), hlc: z.string() }),
   uptime: z.number().nonnegative(),
+  /** Newest sequence of our database rows and of our file versions: a peer whose checkpoints are there has nothing to pull. */
   seq: z.number().int().nonnegative(),
+  filesSeq: z.number().int().nonnegative(),
 });
 export type Ping = z.infer<typeof PingSchema>;
 

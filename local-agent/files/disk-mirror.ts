@@ -29,6 +29,27 @@ export class DiskMirror {
   private readonly byBlock = new Map<string, Set<string>>();
   private readonly byFold = new Map<string, string>();
   private readonly dirs = new Set<string>();
+  /** Versions whose local delete the worker recorded lately, by path, oldest first (see deletedLately). */
+  private readonly deleted = new Map<string, { hash: string; at: number }>();
+
+  /** The worker recorded the local delete of this version of `path`. */
+  noteDeleted(path: string, hash: string, now = Date.now()): void {
+    this.deleted.delete(path);
+    this.deleted.set(path, { hash, at: now });
+  }
+
+  /**
+   * The version of `path` whose local delete was recorded within `withinMs`, if any. A
+   * materializer pass holding a pending list from before that delete must not write the version
+   * back: the agent would then report it as a new file, which beats the delete everywhere.
+   */
+  deletedLately(path: string, withinMs: number, now = Date.now()): string | undefined {
+    for (const [p, d] of this.deleted) {
+      if (now - d.at < withinMs) break;
+      this.deleted.delete(p);
+    }
+    return this.deleted.get(path)?.hash;
+  }
 
   hasDir(path: string): boolean {
     return this.dirs.has(path);

@@ -45,6 +45,11 @@ export interface MaterializerOptions {
 const PAGE = 200;
 const FILES_AT_ONCE = 8;
 const RETRIES_PER_PASS = 16;
+/**
+ * How long a local delete keeps a pass from writing the deleted version back (see write). Longer
+ * than a pass holds its pending list; the same content sent again on purpose waits that long at most.
+ */
+const STALE_LIST_MS = 30_000;
 
 export class Materializer {
   readonly stats: AssembleStats & { written: number; deleted: number } = {
@@ -337,8 +342,9 @@ export class Materializer {
     }
     // This very version was written here and is gone now: a local delete (an app consuming what
     // arrives), which the uploader reports and which then wins. A pass holding an older list of
-    // pending entries must not write it back and so undo the delete.
-    if (before === null && mirror.get(f.path)?.hash === hash) throw new NotYet();
+    // pending entries must not write it back and so undo the delete, neither before the report
+    // is recorded (the mirror still has it) nor just after (the mirror remembers the delete).
+    if (before === null && (mirror.get(f.path)?.hash === hash || mirror.deletedLately(f.path, STALE_LIST_MS) === hash)) throw new NotYet();
     if (before !== null) {
       if (!before.isFile()) throw new PathRefused(f.path, "a folder, link or special file is in the way; left alone");
       // Already written (a wake's list can be older than a pass that ran meanwhile).

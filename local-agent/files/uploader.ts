@@ -131,6 +131,8 @@ export class Uploader {
 
   private remember(r: FileUpload): void {
     if (r.deleted === true) {
+      const known = this.opts.mirror.get(r.path);
+      if (known !== undefined) this.opts.mirror.noteDeleted(r.path, known.hash);
       this.opts.mirror.delete(r.path);
       this.opts.mirror.deleteDir(r.path);
       return;

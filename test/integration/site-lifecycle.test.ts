@@ -25,6 +25,8 @@ describe("scoutsync start", () => {
     expect(first.status).toBe(200);
     expect(first.body?.["site"]).toMatch(/^[0-9a-z-]{4,}$/i);
     expect(first.body?.["name"]).toBe("alpha");
+    // Its heads: what a peer's idle tick compares with its checkpoints.
+    expect(first.body).toMatchObject({ seq: expect.any(Number), filesSeq: expect.any(Number) });
 
     // The data folder: token and runtime.json readable by the owner only, lock with our pid.
     expect(statSync(path.join(data, "admin-token")).mode & 0o777).toBe(0o600);

@@ -269,6 +269,23 @@ describe("Materializer", () => {
     await m.idle();
     expect(existsSync(path.join(dir, "inbox", "scan.json"))).toBe(false);
     expect(materialized).toHaveLength(1);
+
+    // The same after the uploader's report of the delete was recorded (the mirror forgot the file).
+    mirror.noteDeleted("inbox/scan.json", sha(content));
+    mirror.delete("inbox/scan.json");
+    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [entry] });
+    await m.idle();
+    expect(existsSync(path.join(dir, "inbox", "scan.json"))).toBe(false);
+    expect(materialized).toHaveLength(1);
+  });
+
+  it("remembers a recorded local delete for a while only (the same content sent again later is written)", () => {
+    const mirror = new DiskMirror();
+    mirror.noteDeleted("a.json", "h1", 1_000);
+    mirror.noteDeleted("b.json", "h2", 5_000);
+    expect(mirror.deletedLately("a.json", 10_000, 9_000)).toBe("h1");
+    expect(mirror.deletedLately("a.json", 10_000, 11_000)).toBeUndefined();
+    expect(mirror.deletedLately("b.json", 10_000, 11_000)).toBe("h2");
   });
 
   it("never replaces a file changed since the manifest saw it, and deletes into the trash", async () => {

@@ -11,7 +11,7 @@ import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached } from "../../worker/sync/peers.js";
-import { BUSY_TICK_MS, idleTickMs, onlineWindowMs } from "../../worker/sync/cadence.js";
+import { BUSY_TICK_MS, idleTickMs, inStep, onlineWindowMs } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
 const clients: Client[] = [];
@@ -176,5 +176,17 @@ describe("cadence", () => {
     expect(onlineWindowMs(2)).toBe(25_000);
     expect(onlineWindowMs(9)).toBe(67_500);
     expect(BUSY_TICK_MS).toBeLessThan(idleTickMs(0));
+  });
+
+  it("a tick with a peer is only a ping when every checkpoint is at the heads it names; anything newer on either side needs the full round", () => {
+    const at = { pushedSeq: 10, filesPushedSeq: 4, pulledSeq: 7, filesPulledSeq: 3 };
+    const ours = { rows: 10, files: 4 };
+    const theirs = { rows: 7, files: 3 };
+    expect(inStep(at, ours, theirs)).toBe(true);
+    expect(inStep(at, { rows: 9, files: 2 }, theirs), "checkpoints ahead of a head (a restored site) move nothing").toBe(true);
+    expect(inStep(at, { ...ours, rows: 11 }, theirs), "a row of ours not pushed yet").toBe(false);
+    expect(inStep(at, { ...ours, files: 5 }, theirs), "a file version of ours not pushed yet").toBe(false);
+    expect(inStep(at, ours, { ...theirs, rows: 8 }), "a row of theirs not pulled yet").toBe(false);
+    expect(inStep(at, ours, { ...theirs, files: 4 }), "a file version of theirs not pulled yet").toBe(false);
   });
 });

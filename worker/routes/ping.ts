@@ -3,11 +3,12 @@ import type { Ping } from "../../functions/wire/ping.js";
 import type { AppEnv } from "../app.js";
 import { services } from "../services.js";
 import { readClock } from "../../functions/db/engine.js";
+import { readMeta } from "../files/store.js";
 
 export function pingRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>().get("/ping", async (c) => {
     const s = await services(c.env);
-    const clock = await readClock(s.appDb);
+    const [clock, files] = await Promise.all([readClock(s.appDb), readMeta(s.state)]);
     const now = Date.now();
     const body: Ping = {
       site: s.siteId,
@@ -16,6 +17,7 @@ export function pingRoutes(): Hono<AppEnv> {
       clock: { wallMs: now, hlc: clock.hlc },
       uptime: Math.max(0, Math.round((now - s.startedAt) / 1000)),
       seq: clock.seq,
+      filesSeq: files.seq,
     };
     return c.json(body);
   });

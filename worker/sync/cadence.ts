@@ -19,3 +19,19 @@ export function idleTickMs(peers: number): number {
 export function onlineWindowMs(peers: number): number {
   return 2.5 * idleTickMs(peers);
 }
+
+/** Newest sequences of one site: database rows and file versions. */
+export interface Heads {
+  rows: number;
+  files: number;
+}
+
+/**
+ * Whether a round with a peer would move nothing: our pushes to it have reached our heads and
+ * our pulls from it have reached its heads (pages skip what the reader holds and still move the
+ * checkpoint, so a site in step has its checkpoints at the heads). A round then reads only
+ * empty pages on both sites; a ping's heads tell the same with one request (B7).
+ */
+export function inStep(checkpoints: { pushedSeq: number; filesPushedSeq: number; pulledSeq: number; filesPulledSeq: number }, ours: Heads, theirs: Heads): boolean {
+  return ours.rows <= checkpoints.pushedSeq && ours.files <= checkpoints.filesPushedSeq && theirs.rows <= checkpoints.pulledSeq && theirs.files <= checkpoints.filesPulledSeq;
+}
