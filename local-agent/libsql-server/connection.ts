@@ -21,14 +21,7 @@ type Statement = Database.Statement;
 const STATEMENT_CACHE_SIZE = 64;
 /** Page cache per connection, in KiB as SQLite takes it (negative); it grows only as pages are read. */
 const CACHE_KIB = -32 * 1024;
-/**
- * WAL pages after which a commit of ours copies the WAL back into the database (SQLite's default
- * is 1,000). A catch-up batch rewrites pages all over the file, mostly the same ones as the batch
- * before; copying them back after every batch did that work again and again. The pool copies
- * them back once the file is quiet (DatabasePool, QUIET_MS), and the app's own commits still
- * do at SQLite's default.
- */
-const WAL_CHECKPOINT_PAGES = 8192;
+
 
 export class Connection {
   readonly #db: Database.Database;
@@ -47,10 +40,9 @@ export class Connection {
       // event loop. foreign_keys OFF: `libsql` turns it on by default; the sync engine needs SQLite's default.
       // cache_size: a catch-up batch touches pages all over the user table and the version rows,
       // more than SQLite's 2 MiB default holds, so each page was read again for every row on it.
-      // wal_autocheckpoint: see WAL_CHECKPOINT_PAGES.
-      this.#db.exec(
-        `PRAGMA busy_timeout=0; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=${CACHE_KIB}; PRAGMA wal_autocheckpoint=${WAL_CHECKPOINT_PAGES}`,
-      );
+      // wal_autocheckpoint stays SQLite's: a larger one of ours leaves the copying to whichever
+      // commit crosses the app's own threshold, the app's.
+      this.#db.exec(`PRAGMA busy_timeout=0; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=${CACHE_KIB}`);
     } catch (e) {
       this.#db.close();
       throw e;

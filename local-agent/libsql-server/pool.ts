@@ -76,11 +76,11 @@ export class DatabasePool {
   }
 
   /**
-   * Once no stream has ended for QUIET_MS: a passive checkpoint (our connections leave the WAL to
-   * grow, see connection.ts), and the idle connections' page caches handed back (up to 32 MiB
-   * each after a catch-up; an idle site should not hold them, B7). Passive: it never waits for a
-   * reader or a writer, and what it could not copy is copied next time. Nearly free when the WAL
-   * is already copied back.
+   * Once no stream has ended for QUIET_MS: a passive checkpoint (commits copy the WAL back only
+   * past 1,000 pages; what is left would wait for the next burst), and the idle connections'
+   * page caches handed back (up to 32 MiB each after a catch-up; an idle site should not hold
+   * them, B7). Passive: it never waits for a reader or a writer, and what it could not copy is
+   * copied next time. Nearly free when the WAL is already copied back.
    */
   #quietSoon(): void {
     clearTimeout(this.#quiet);
