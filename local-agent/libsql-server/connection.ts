@@ -22,7 +22,6 @@ const STATEMENT_CACHE_SIZE = 64;
 /** Page cache per connection, in KiB as SQLite takes it (negative); it grows only as pages are read. */
 const CACHE_KIB = -32 * 1024;
 
-
 export class Connection {
   readonly #db: Database.Database;
   readonly #cache = new Map<string, Statement>();
