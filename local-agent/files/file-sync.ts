@@ -41,7 +41,6 @@ export interface FileSyncOptions {
   fetchFn?: typeof fetch;
 }
 
-
 export class FileSync {
   private matcher: IgnoreMatcher = memoMatcher(createIgnoreMatcher(null));
   private rescan: ReturnType<typeof setInterval> | null = null;
