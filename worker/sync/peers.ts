@@ -69,13 +69,16 @@ export function servedPage(site: string, kind: FeedKind, more: boolean): void {
   noteServed(site, FEEDS[kind] as Feed<unknown>, more);
 }
 
+type RoundResult = { sent: number; applied: number; files: { sent: number; applied: number } };
+const NOTHING_MOVED: RoundResult = { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
+
 /** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
 export async function syncPeer(
   s: Services,
   peer: Peer,
   direction: { push: boolean; pull: boolean },
   kinds: readonly FeedKind[] = ["rows", "files"],
-): Promise<{ sent: number; applied: number; files: { sent: number; applied: number } }> {
+): Promise<RoundResult> {
   const round = async <T>(kind: FeedKind, feed: Feed<T>) =>
     kinds.includes(kind)
       ? { sent: direction.push ? await pushFeed(s, peer, feed) : 0, applied: direction.pull ? await pullFeed(s, peer, feed) : 0 }
@@ -88,7 +91,7 @@ export async function syncPeer(
     return { ...rows.value, files: files.value };
   }
   await markPeer(s, peer, [rows, files].find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason);
-  return { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
+  return NOTHING_MOVED;
 }
 
 /**
@@ -97,13 +100,13 @@ export async function syncPeer(
  * empty pages of both feeds on both sites: ~40 statements and four requests per peer, every
  * idle tick (B7).
  */
-export async function tickPeer(s: Services, peer: Peer, ours: Heads): ReturnType<typeof syncPeer> {
+export async function tickPeer(s: Services, peer: Peer, ours: Heads): Promise<RoundResult> {
   if (peer.remoteSite !== null && peer.failures === 0) {
     try {
       const ping = PingSchema.parse(await call(`${peer.url}/api/sync/ping`));
       if (ping.site === peer.remoteSite && inStep(peer, ours, { rows: ping.seq, files: ping.filesSeq })) {
         await markPeer(s, peer, null);
-        return { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
+        return NOTHING_MOVED;
       }
     } catch {
       // The full round finds out what is wrong, and reports it.
