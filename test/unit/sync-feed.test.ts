@@ -5,12 +5,14 @@
 import { createClient, type Client } from "@libsql/client";
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/libsql";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
-import { notePulled, rowsReached } from "../../worker/sync/peers.js";
+import { notePulled, rowsReached, tickPeer } from "../../worker/sync/peers.js";
 import { BUSY_TICK_MS, idleTickMs, inStep, onlineWindowMs } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
@@ -188,5 +190,54 @@ describe("cadence", () => {
     expect(inStep(at, { ...ours, files: 5 }, theirs), "a file version of ours not pushed yet").toBe(false);
     expect(inStep(at, ours, { ...theirs, rows: 8 }), "a row of theirs not pulled yet").toBe(false);
     expect(inStep(at, ours, { ...theirs, files: 4 }), "a file version of theirs not pulled yet").toBe(false);
+  });
+});
+
+describe("a tick with one peer", () => {
+  /** A peer that answers only its ping, with what the test says; every request is logged. */
+  async function pingingPeer(body: () => unknown): Promise<{ url: string; asked: string[]; server: Server }> {
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(req.url ?? "");
+      res.writeHead(req.url === "/api/sync/ping" ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify(req.url === "/api/sync/ping" ? body() : { error: "not here" }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked, server };
+  }
+  const ping = (seq: number, filesSeq: number) => ({ site: PEER_SITE, name: "b", version: "0", clock: { wallMs: 0, hlc: "0.0" }, uptime: 1, seq, filesSeq });
+
+  it("is only a ping when both sites are in step, and a full round when anything is newer or the ping makes no sense", async () => {
+    let answer: unknown = ping(7, 3);
+    const peer = await pingingPeer(() => answer);
+    try {
+      const s = await servicesWithPeer("t1");
+      await s.db.update(schema.peers).set({ url: peer.url, pushedSeq: 10, filesPushedSeq: 4, pulledSeq: 7, filesPulledSeq: 3 });
+      const row = async () => (await s.db.select().from(schema.peers).get())!;
+      const ours = { rows: 10, files: 4 };
+
+      expect(await tickPeer(s, await row(), ours)).toEqual({ sent: 0, applied: 0, files: { sent: 0, applied: 0 } });
+      expect(peer.asked).toEqual(["/api/sync/ping"]);
+      expect(await row(), "seen, without a round").toMatchObject({ failures: 0, lastError: null, lastSeenAt: expect.any(Number) });
+
+      // The full round needs this site's databases, which this test does not give it: it fails
+      // and says so on the peer's row, which is how the test sees that it ran.
+      answer = ping(8, 3);
+      await tickPeer(s, await row(), ours);
+      expect((await row()).failures, "a row of theirs not pulled yet").toBe(1);
+
+      await s.db.update(schema.peers).set({ failures: 0 });
+      answer = { site: PEER_SITE, seq: "many" };
+      await tickPeer(s, await row(), ours);
+      expect((await row()).failures, "a ping that does not parse").toBe(1);
+
+      await s.db.update(schema.peers).set({ failures: 0 });
+      answer = ping(7, 3);
+      await tickPeer(s, await row(), { rows: 11, files: 4 });
+      expect((await row()).failures, "a row of ours not pushed yet").toBe(1);
+      expect(peer.asked.filter((u) => u !== "/api/sync/ping"), "only pings ever reached the peer").toEqual([]);
+    } finally {
+      peer.server.close();
+    }
   });
 });
