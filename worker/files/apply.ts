@@ -11,7 +11,7 @@ import { diskKey, sameContent, type FileVersion } from "../../functions/files/ve
 import type { FileApplyResult, FileEntry, PendingFile } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
 import { folderRevivals } from "./folders.js";
-import { FileClock, putVersionStmt, readMetaAndRows, rowLookup, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
+import { FileClock, putVersionStmt, readMetaAndRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
 
 /** Built-in exclusions only: .syncignore lives on the agent's disk, which applies it when writing. */
 const builtins = createIgnoreMatcher(null);
@@ -41,10 +41,9 @@ export async function applyFiles(s: Services, from: string, entries: readonly Fi
   const refused = entries.length - accepted.length;
   if (accepted.length === 0) return { applied: 0, unchanged: 0, conflicts: 0, refused, pending: [] };
   return writeFiles(s.state, async ({ tx, finish }) => {
-    const { meta, rows: before } = await readMetaAndRows(tx, accepted.map((e) => e.path));
+    // Paths of the batch and their folders are read here; only a conflict copy's name can need a query.
+    const { meta, rows: before, lookup: lookupMany } = await readMetaAndRows(tx, accepted.map((e) => e.path));
     const clock = new FileClock(meta, s.siteId);
-    // Paths of the batch were all read above; only a conflict copy's name can need a query.
-    const lookupMany = rowLookup(tx, before, new Set(accepted.map((e) => e.path)));
     const lookup = async (path: string): Promise<FileVersion | null> => (await lookupMany([path])).get(path) ?? null;
     const merged = await mergeBatch(accepted, lookup);
     for (const e of accepted) clock.saw(e.stamp);

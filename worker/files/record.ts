@@ -10,8 +10,8 @@ import { mergeVersions } from "../../functions/files/merge.js";
 import { DIR_MARK, type FileVersion } from "../../functions/files/version.js";
 import type { FileUpload, MaterializedItem, UploadResult } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
-import { folderRevivals } from "./folders.js";
-import { FileClock, putDiskStmt, putErrorStmt, putVersionStmt, readMetaAndRows, readRows, rowLookup, writeFiles, writeMetaStmts, type DiskFacts, type ManifestRow } from "./store.js";
+import { folderRevivals, type RevivalContext } from "./folders.js";
+import { FileClock, putDiskStmt, putErrorStmt, putVersionStmt, readMetaAndRows, readRows, writeFiles, writeMetaStmts, type DiskFacts, type ManifestRow } from "./store.js";
 
 /** Deeper than any path can be (MAX_PATH_BYTES): ranks folder deletes after everything else. */
 const MAX_DEPTH = 1 << 16;
@@ -50,9 +50,12 @@ async function putMerged(tx: Transaction, rows: Map<string, ManifestRow>, clock:
   if (out.conflict) await putMerged(tx, rows, clock, out.conflict, source, stmts, written);
 }
 
+/** The transaction, and its reader of versions by path over the rows it has read (store.ts readMetaAndRows). */
+type RowsRead = Pick<RevivalContext, "tx" | "lookup">;
+
 /** Writes the revivals the folder rule asks for after `written`; returns how many. */
-async function reviveFolders(tx: Transaction, rows: Map<string, ManifestRow>, clock: FileClock, site: string, written: Written, stmts: InStatement[]): Promise<number> {
-  const revived = await folderRevivals({ tx, lookup: rowLookup(tx, rows, new Set()), site, nextStamp: () => clock.next() }, written.byPath);
+async function reviveFolders(read: RowsRead, rows: Map<string, ManifestRow>, clock: FileClock, site: string, written: Written, stmts: InStatement[]): Promise<number> {
+  const revived = await folderRevivals({ tx: read.tx, lookup: read.lookup, site, nextStamp: () => clock.next() }, written.byPath);
   for (const v of revived) {
     const seq = clock.nextSeq();
     stmts.push(putVersionStmt(v, seq, null));
@@ -63,7 +66,7 @@ async function reviveFolders(tx: Transaction, rows: Map<string, ManifestRow>, cl
 
 export async function recordUploads(s: Services, changes: readonly FileUpload[]): Promise<UploadResult> {
   return writeFiles(s.state, async ({ tx, finish }) => {
-    const { meta, rows } = await readMetaAndRows(tx, changes.map((c) => c.path));
+    const { meta, rows, lookup } = await readMetaAndRows(tx, changes.map((c) => c.path));
     const clock = new FileClock(meta, s.siteId);
     const stmts: InStatement[] = [];
     const written = new Written();
@@ -103,7 +106,7 @@ export async function recordUploads(s: Services, changes: readonly FileUpload[])
       const row = rows.get(change.path);
       if (row) rows.set(change.path, { ...row, diskHash: disk.hash, diskSize: disk.size, diskMtimeMs: disk.mtimeMs, error: null });
     }
-    result.versions += await reviveFolders(tx, rows, clock, s.siteId, written, stmts);
+    result.versions += await reviveFolders({ tx, lookup }, rows, clock, s.siteId, written, stmts);
     await finish([...stmts, ...(result.versions > 0 ? writeMetaStmts(meta) : [])]);
     return result;
   });
@@ -127,7 +130,7 @@ export async function recordMaterialized(s: Services, items: readonly Materializ
     return { recorded: stmts.length, versions: 0 };
   }
   return writeFiles(s.state, async ({ tx, finish }) => {
-    const { meta, rows } = await readMetaAndRows(tx, kept);
+    const { meta, rows, lookup } = await readMetaAndRows(tx, kept);
     const clock = new FileClock(meta, s.siteId);
     const versions: InStatement[] = [];
     const written = new Written();
@@ -140,7 +143,7 @@ export async function recordMaterialized(s: Services, items: readonly Materializ
       rows.set(path, rowOf(v, seq, null, row));
       written.add(v);
     }
-    const n = written.byPath.size + (await reviveFolders(tx, rows, clock, s.siteId, written, versions));
+    const n = written.byPath.size + (await reviveFolders({ tx, lookup }, rows, clock, s.siteId, written, versions));
     await finish([...versions, ...stmts, ...(n > 0 ? writeMetaStmts(meta) : [])]);
     return { recorded: stmts.length, versions: n };
   });

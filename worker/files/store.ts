@@ -6,6 +6,7 @@
  */
 import type { Client, InStatement, ResultSet, Row, Transaction } from "@libsql/client/web";
 import { formatHlc, parseHlc, stamp, tick, observe, stampHlc, type Hlc, type Stamp } from "../../functions/clock/hlc.js";
+import { ancestorsOf } from "../../functions/files/folders.js";
 import { versionOf, type StoredFile } from "../../functions/files/local-change.js";
 import { vvFromJson, vvToJson } from "../../functions/files/vector.js";
 import type { FileVersion } from "../../functions/files/version.js";
@@ -81,10 +82,20 @@ export async function readRows(db: Reader, paths: readonly string[]): Promise<Ma
   return collectRows(results);
 }
 
-/** The file clock and the rows of `paths`, in one round trip (the first of a write transaction). */
-export async function readMetaAndRows(tx: Transaction, paths: readonly string[]): Promise<{ meta: FileMeta; rows: Map<string, ManifestRow> }> {
-  const [meta, ...rest] = await tx.batch([META_SQL, ...rowsStmts(paths)]);
-  return { meta: toMeta(meta), rows: collectRows(rest) };
+/**
+ * The file clock and the rows of `paths` and of every folder above them, in one round trip (the
+ * first of a write transaction): the folder rule asks for those folders, and a second round trip
+ * for them was on the latency path of every change (B1). `lookup` reads what is still missing.
+ */
+export async function readMetaAndRows(
+  tx: Transaction,
+  paths: readonly string[],
+): Promise<{ meta: FileMeta; rows: Map<string, ManifestRow>; lookup: (paths: readonly string[]) => Promise<Map<string, FileVersion>> }> {
+  const read = new Set(paths);
+  for (const p of paths) for (const a of ancestorsOf(p)) read.add(a);
+  const [meta, ...rest] = await tx.batch([META_SQL, ...rowsStmts([...read])]);
+  const rows = collectRows(rest);
+  return { meta: toMeta(meta), rows, lookup: rowLookup(tx, rows, read) };
 }
 
 /** The file clock and sequence, kept in settings beside the rest of the site's state. */
@@ -104,7 +115,7 @@ function toMeta(rs: ResultSet | undefined): FileMeta {
  * Versions by path over `rows` (the rows this transaction read), reading the rest on demand;
  * `looked` holds the paths already asked for, found or not, so a missing path is read once.
  */
-export function rowLookup(tx: Transaction, rows: Map<string, ManifestRow>, looked: Set<string>): (paths: readonly string[]) => Promise<Map<string, FileVersion>> {
+function rowLookup(tx: Transaction, rows: Map<string, ManifestRow>, looked: Set<string>): (paths: readonly string[]) => Promise<Map<string, FileVersion>> {
   return async (paths) => {
     const unread = paths.filter((p) => !rows.has(p) && !looked.has(p));
     for (const p of unread) looked.add(p);

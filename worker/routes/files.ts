@@ -53,8 +53,11 @@ export function fileRoutes(): Hono<AppEnv> {
           fail(400, "hash_mismatch", `${f.path}: the bytes sent do not have the SHA-256 ${f.hash}`, "hash the file again; it may have changed while it was read");
         }
       }
+      // The peer list is read beside the record, not after it: one round trip less before the push (B1).
+      const listed = listPeers(s);
+      listed.catch(() => undefined);
       const result = await recordUploads(s, files);
-      if (result.versions > 0) background(c, pushAll(s, ["files"]));
+      if (result.versions > 0) background(c, pushAll(s, ["files"], listed));
       return c.json(result);
     })
     .post("/materialized", requireLocal(), async (c) => {

@@ -118,10 +118,10 @@ export async function tickPeer(s: Services, peer: Peer, ours: Heads): Promise<Ro
 /**
  * Pushes one kind of change (or both) to every peer now. A push already running to a peer is
  * asked for one more round instead (worker/sync/feed.ts), so a change captured while it runs is
- * not left for the next tick.
+ * not left for the next tick. `listed`: the peer list, when the caller read it already.
  */
-export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows", "files"]): Promise<void> {
-  const all = await listPeers(s);
+export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows", "files"], listed: Promise<Peer[]> = listPeers(s)): Promise<void> {
+  const all = await listed;
   await Promise.all(all.flatMap((p) => kinds.map((kind) => syncPeer(s, p, { push: true, pull: false }, [kind]))));
 }
 
