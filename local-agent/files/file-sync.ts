@@ -193,8 +193,9 @@ export class FileSync {
     this.watch = new FolderWatch({
       root: this.root,
       ignores: (p, isDir) => this.matcher.ignores(p, isDir),
-      onPath: (p) => {
-        this.sinceRescan.paths++;
+      onPath: (p, fromEvent) => {
+        // Only the watcher's own events can have overflowed its queue.
+        if (fromEvent) this.sinceRescan.paths++;
         this.uploader.notice(p);
         if (p === SYNCIGNORE_PATH) this.reloadIgnore();
       },
@@ -230,7 +231,7 @@ export class FileSync {
     }
     for (const d of scan.dirs) if (!this.mirror.hasDir(d)) changed.push(d);
     for (const d of this.mirror.dirPaths()) if (!scan.dirs.has(d) && !this.matcher.ignores(d, true)) changed.push(d);
-    this.uploader.noticeNow(changed);
+    this.uploader.noticeNow(changed, scan.dirs);
     await this.uploader.idle();
   }
 

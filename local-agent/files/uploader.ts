@@ -49,6 +49,8 @@ export class Uploader {
   private retry: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private readonly refusedLogged = new Set<string>();
+  /** Folders waiting in `ready` whose entries the caller listed (noticeNow). */
+  private readonly listedDirs = new Set<string>();
   private readonly failLog: FailureLog;
   /** Reports recorded by the worker since start (for tests and status). */
   uploaded = 0;
@@ -72,9 +74,16 @@ export class Uploader {
     );
   }
 
-  /** Handle these paths now (the startup scan has just stat'ed them). */
-  noticeNow(paths: Iterable<string>): void {
-    for (const p of paths) this.ready.add(p);
+  /**
+   * Handle these paths now (the startup scan has just stat'ed them). `listed`: folders whose
+   * entries the caller has listed already, all among `paths`: a new one is not listed once
+   * more (onFolder), which was every file of a new tree once per new folder above it.
+   */
+  noticeNow(paths: Iterable<string>, listed: ReadonlySet<string> = new Set()): void {
+    for (const p of paths) {
+      this.ready.add(p);
+      if (listed.has(p)) this.listedDirs.add(p);
+    }
     this.kick();
   }
 
@@ -174,13 +183,14 @@ export class Uploader {
     const { mirror, root } = this.opts;
     const known = mirror.get(path);
     const knownDir = mirror.hasDir(path);
+    const listed = this.listedDirs.delete(path);
     // What this agent knew here: the worker's disk columns may not have heard of it yet.
     const gone: FileUpload = known === undefined ? { path, deleted: true } : { path, deleted: true, was: known.hash };
     try {
       const st = await root.lstat(path);
       if (this.opts.matcher().ignores(path, st?.isDirectory() ?? knownDir)) return null;
       if (st?.isDirectory()) {
-        this.opts.onFolder?.(path);
+        if (!listed) this.opts.onFolder?.(path);
         // A new folder (or one that replaced a file: the folder's version supersedes it).
         return knownDir ? null : { path, dir: true };
       }

@@ -23,8 +23,11 @@ export interface FolderWatchOptions {
   root: InstanceRoot;
   /** True for a path that must not sync (the current .syncignore plus built-ins). */
   ignores(syncPath: string, isDir: boolean): boolean;
-  /** Something happened at this path (a file, or a folder: the caller decides by a stat). */
-  onPath(syncPath: string): void;
+  /**
+   * Something happened at this path (a file, or a folder: the caller decides by a stat).
+   * `fromEvent`: chokidar reported it (false: addTree's own listing of a new folder).
+   */
+  onPath(syncPath: string, fromEvent: boolean): void;
   onError(err: unknown): void;
 }
 
@@ -51,7 +54,7 @@ export class FolderWatch {
     });
     w.on("all", (event, abs) => {
       const rel = this.relative(abs);
-      if (!this.closed && rel) this.opts.onPath(rel);
+      if (!this.closed && rel) this.opts.onPath(rel, true);
       if (event === "addDir") this.rescanSoon(w, abs, rel);
     });
     w.on("error", (err) => this.opts.onError(err));
@@ -77,7 +80,7 @@ export class FolderWatch {
       for (const e of await fsp.readdir(this.opts.root.abs(rel), { withFileTypes: true })) {
         const child = checkSyncPath(`${rel}/${e.name}`);
         if (!child.ok || this.opts.ignores(child.path, e.isDirectory())) continue;
-        this.opts.onPath(child.path);
+        this.opts.onPath(child.path, false);
         if (deep && e.isDirectory()) await this.addTree(child.path);
       }
     } catch (err) {

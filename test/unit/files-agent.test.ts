@@ -350,7 +350,47 @@ describe("Uploader", () => {
   });
 });
 
+describe("Uploader and new folders", () => {
+  it("asks for a new folder's listing unless the caller listed it already (a rescan's own folders)", async () => {
+    const dir = folder();
+    mkdirSync(path.join(dir, "scanned", "deeper"), { recursive: true });
+    mkdirSync(path.join(dir, "moved-in"));
+    const { api, uploads } = fakeApi();
+    const listings: string[] = [];
+    const up = new Uploader({ root: await InstanceRoot.open(dir), mirror: new DiskMirror(), api, matcher: () => createIgnoreMatcher(null), log: () => undefined, settleMs: 1, recheckMs: 5, onFolder: (p) => listings.push(p) });
+    up.noticeNow(["scanned", "scanned/deeper"], new Set(["scanned", "scanned/deeper"]));
+    await up.idle();
+    up.notice("moved-in");
+    await up.idle();
+    // The second report of a listed folder (a watcher event) is listed as usual.
+    up.notice("scanned");
+    await up.idle();
+    expect(listings).toEqual(["moved-in", "scanned"]);
+    expect(uploads.map((u) => u.path).sort()).toEqual(["moved-in", "scanned", "scanned/deeper"]);
+    await up.stop();
+  });
+});
+
 describe("FolderWatch", () => {
+  it("tells the watcher's events from its own listings (only events count towards a burst that may overflow inotify)", async () => {
+    const dir = folder();
+    mkdirSync(path.join(dir, "old"));
+    writeFileSync(path.join(dir, "old", "x.txt"), "x");
+    const seen: [string, boolean][] = [];
+    const w = new FolderWatch({ root: await InstanceRoot.open(dir), ignores: () => false, onPath: (p, fromEvent) => seen.push([p, fromEvent]), onError: () => undefined });
+    await w.start();
+    try {
+      await w.addTree("old");
+      writeFileSync(path.join(dir, "new.txt"), "n");
+      for (let i = 0; i < 300 && !seen.some(([p]) => p === "new.txt"); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(seen).toContainEqual(["old/x.txt", false]);
+      expect(seen).toContainEqual(["new.txt", true]);
+      expect(seen.filter(([p]) => p === "old/x.txt").every(([, e]) => !e)).toBe(true);
+    } finally {
+      w.close();
+    }
+  });
+
   it("lists a new folder's entries once more after it appeared (files written before any watch on it was up are not left to the 60 s rescan)", async () => {
     const dir = folder();
     const outside = folder();
