@@ -27,6 +27,8 @@ export interface UploaderOptions {
   settleMs?: number;
   /** When to look at a reported path once more (chokidar drops changes within 50 ms of another). */
   recheckMs?: number;
+  /** How long an empty file modified just now must stay empty before it is reported (default 100 ms, see inspect). */
+  emptySettleMs?: number;
   /** Files hashed at once. */
   concurrency?: number;
   /** A path turned out to be a folder (new, or moved in): the watcher must look inside. */
@@ -54,6 +56,8 @@ export class Uploader {
   private readonly failLog: FailureLog;
   /** Reports recorded by the worker since start (for tests and status). */
   uploaded = 0;
+  /** Empty files looked at again later instead of reported (for tests). */
+  emptyDeferred = 0;
 
   constructor(private readonly opts: UploaderOptions) {
     this.failLog = new FailureLog("file upload", opts.log);
@@ -207,6 +211,17 @@ export class Uploader {
         return known === undefined && !knownDir ? null : gone;
       }
       if (known !== undefined && sameStat(known, st)) return null;
+      // Opening a file for writing empties it before the first byte is written: an empty file
+      // changed a moment ago is most likely one an app is still writing (a writer preempted
+      // there for 16 ms under load had its empty file synced, and deleted by a consumer on
+      // another site, which then lost to the real content: the file came back everywhere).
+      const emptyFor = Date.now() - st.mtimeMs;
+      const emptySettle = this.opts.emptySettleMs ?? 100;
+      if (st.size === 0 && emptyFor >= 0 && emptyFor < emptySettle) {
+        this.emptyDeferred++;
+        this.notice(path, emptySettle - emptyFor);
+        return null;
+      }
       const hashed = await hashFile(root, path);
       if (hashed === null) return known === undefined ? null : gone;
       const report: FileUpload = { path, size: hashed.size, hash: hashed.hash, blocks: hashed.blocks, mtimeMs: hashed.mtimeMs, ...(known === undefined ? {} : { was: known.hash }) };

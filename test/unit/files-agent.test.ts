@@ -350,6 +350,31 @@ describe("Uploader", () => {
   });
 });
 
+describe("Uploader and files being written", () => {
+  it("holds back an empty file changed a moment ago (an app that opened it and has not written yet), and reports it once it stays empty", async () => {
+    const dir = folder();
+    const { api, uploads } = fakeApi();
+    const root = await InstanceRoot.open(dir);
+    const waiting = new Uploader({ root, mirror: new DiskMirror(), api, matcher: () => createIgnoreMatcher(null), log: () => undefined, settleMs: 1, recheckMs: 5, emptySettleMs: 60_000 });
+    writeFileSync(path.join(dir, "scan.json"), "");
+    waiting.notice("scan.json");
+    for (let i = 0; i < 500 && waiting.emptyDeferred === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(waiting.emptyDeferred).toBe(1);
+    writeFileSync(path.join(dir, "scan.json"), '{"scan": 1}');
+    waiting.notice("scan.json");
+    await waiting.idle();
+    expect(uploads).toMatchObject([{ path: "scan.json", size: 11, hash: sha(Buffer.from('{"scan": 1}')) }]);
+    await waiting.stop();
+
+    const prompt = new Uploader({ root, mirror: new DiskMirror(), api, matcher: () => createIgnoreMatcher(null), log: () => undefined, settleMs: 1, recheckMs: 5, emptySettleMs: 20 });
+    writeFileSync(path.join(dir, "empty.txt"), "");
+    prompt.notice("empty.txt");
+    await prompt.idle();
+    expect(uploads.at(-1)).toMatchObject({ path: "empty.txt", size: 0, hash: sha(Buffer.alloc(0)) });
+    await prompt.stop();
+  });
+});
+
 describe("Uploader and new folders", () => {
   it("asks for a new folder's listing unless the caller listed it already (a rescan's own folders)", async () => {
     const dir = folder();
