@@ -167,6 +167,17 @@ export class RunningSite {
     if (r.status !== 201 && r.status !== 409) throw new Error(`linking ${this.name} → ${other.name}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
   }
 
+  /** Forgets `other` as a peer: a benchmark that stops sites must not leave the next one a dead peer to push to. */
+  async removePeer(other: RunningSite): Promise<void> {
+    const bare = (u: string) => u.replace(/\/+$/, "");
+    const r = await this.api("GET", "/api/admin/peers");
+    for (const p of (r.json["peers"] ?? []) as { id: string; url: string }[]) {
+      if (bare(p.url) !== bare(other.url)) continue;
+      const d = await this.api("DELETE", `/api/admin/peers/${encodeURIComponent(p.id)}`);
+      if (d.status !== 200) throw new Error(`unlinking ${this.name} → ${other.name}: HTTP ${d.status} ${JSON.stringify(d.json)}`);
+    }
+  }
+
   /** The site's change sequence (how many row versions it has captured or received). */
   async seq(): Promise<number> {
     const r = await this.api("GET", "/api/admin/status");

@@ -12,8 +12,8 @@ import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
-import { notePulled, rowsReached, tickPeer } from "../../worker/sync/peers.js";
-import { BUSY_TICK_MS, idleTickMs, inStep, onlineWindowMs } from "../../worker/sync/cadence.js";
+import { notePulled, rowsReached, roundDueInMs, tickPeer } from "../../worker/sync/peers.js";
+import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, retryAfterMs } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
 const clients: Client[] = [];
@@ -180,6 +180,15 @@ describe("cadence", () => {
     expect(BUSY_TICK_MS).toBeLessThan(idleTickMs(0));
   });
 
+  it("a peer that keeps failing is tried after the busy tick, doubling up to the idle tick; the next tick waits for the first one due", () => {
+    expect([0, 1, 2, 3, 4, 5, 100].map((f) => retryAfterMs(f, 1))).toEqual([0, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000]);
+    expect(retryAfterMs(5, 9), "as often as a quiet peer of a bigger mesh").toBe(idleTickMs(9));
+    expect(nextTickMs(1, true, [25_000]), "something moved").toBe(BUSY_TICK_MS);
+    expect(nextTickMs(1, false, []), "all quiet").toBe(idleTickMs(1));
+    expect(nextTickMs(1, false, [7_000, 25_000]), "a failing peer due in 7 s").toBe(7_000);
+    expect(nextTickMs(1, false, [0]), "one due now: a busy tick, never sooner").toBe(BUSY_TICK_MS);
+  });
+
   it("a tick with a peer is only a ping when every checkpoint is at the heads it names; anything newer on either side needs the full round", () => {
     const at = { pushedSeq: 10, filesPushedSeq: 4, pulledSeq: 7, filesPulledSeq: 3 };
     const ours = { rows: 10, files: 4 };
@@ -233,9 +242,15 @@ describe("a tick with one peer", () => {
 
       await s.db.update(schema.peers).set({ failures: 0 });
       answer = ping(7, 3);
+      const before = Date.now();
       await tickPeer(s, await row(), { rows: 11, files: 4 });
       expect((await row()).failures, "a row of ours not pushed yet").toBe(1);
       expect(peer.asked.filter((u) => u !== "/api/sync/ping"), "only pings ever reached the peer").toEqual([]);
+
+      // The round just failed: the next is due a busy tick after it was tried, not before.
+      expect(roundDueInMs(await row(), 1, before)).toBeGreaterThan(0);
+      expect(roundDueInMs(await row(), 1, Date.now() + retryAfterMs(1, 1))).toBe(0);
+      expect(roundDueInMs({ ...(await row()), failures: 0 }, 1, Date.now()), "a peer that answers is due at every tick").toBe(0);
     } finally {
       peer.server.close();
     }

@@ -15,6 +15,26 @@ export function idleTickMs(peers: number): number {
   return Math.min(IDLE_TICK_MAX_MS, Math.max(IDLE_TICK_MIN_MS, peers * IDLE_MS_PER_PEER));
 }
 
+/**
+ * How long a tick leaves a peer that failed `failures` rounds in a row before trying it again:
+ * the busy tick, doubling, up to the idle tick (a peer that is away is tried as often as one that
+ * answers and is quiet, not at every busy tick: a closed laptop cost each of its peers a round
+ * every 2 s). When it comes back, its own first tick pulls what it missed and pushes what it has.
+ */
+export function retryAfterMs(failures: number, peers: number): number {
+  return failures <= 0 ? 0 : Math.min(idleTickMs(peers), BUSY_TICK_MS * 2 ** Math.min(failures - 1, 10));
+}
+
+/**
+ * The delay the agent is asked to wait before the next tick: busy while something moved, idle
+ * otherwise, and never past the moment the first failing peer is due again (`retriesInMs`: per
+ * failing peer, how long until it is; a peer that has just failed is due after a busy tick).
+ */
+export function nextTickMs(peers: number, moved: boolean, retriesInMs: readonly number[]): number {
+  if (moved) return BUSY_TICK_MS;
+  return Math.max(BUSY_TICK_MS, Math.min(idleTickMs(peers), ...retriesInMs));
+}
+
 /** A peer counts as online when it answered within two idle ticks and some. */
 export function onlineWindowMs(peers: number): number {
   return 2.5 * idleTickMs(peers);
