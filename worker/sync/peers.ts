@@ -101,8 +101,7 @@ const lastRound = new Map<string, number>();
 /**
  * In how many ms the next round with this peer (one of `peers`) is due: 0 now, later for one
  * that keeps failing (retryAfterMs). Ticks and pushes both wait for it: a peer that is away cost
- * every change a page read, a failed call and a write per dead peer (B1 went from 41 to 52 ms
- * with eight stopped sites among the peers).
+ * every change a page read, a failed call and a write, beside the push to the peers that answer.
  */
 export function roundDueInMs(peer: Peer, peers: number, now: number): number {
   const last = lastRound.get(peer.id);
