@@ -15,14 +15,18 @@ export function idleTickMs(peers: number): number {
   return Math.min(IDLE_TICK_MAX_MS, Math.max(IDLE_TICK_MIN_MS, peers * IDLE_MS_PER_PEER));
 }
 
+/** Failed rounds in a row that are taken for a blip (a timeout under load): the next round goes ahead as usual. */
+const BLIPS = 2;
+
 /**
- * How long a tick leaves a peer that failed `failures` rounds in a row before trying it again:
- * the busy tick, doubling, up to the idle tick (a peer that is away is tried as often as one that
- * answers and is quiet, not at every busy tick: a closed laptop cost each of its peers a round
- * every 2 s). When it comes back, its own first tick pulls what it missed and pushes what it has.
+ * How long a peer that failed `failures` rounds in a row is left alone after the last one: not
+ * at all for a blip, then the busy tick, doubling, up to the idle tick (a peer that is away is
+ * tried as often as one that answers and is quiet: a closed laptop cost each of its peers a round
+ * every 2 s and a failed push per change). When it comes back, its own first tick pulls what it
+ * missed and pushes what it has.
  */
 export function retryAfterMs(failures: number, peers: number): number {
-  return failures <= 0 ? 0 : Math.min(idleTickMs(peers), BUSY_TICK_MS * 2 ** Math.min(failures - 1, 10));
+  return failures <= BLIPS ? 0 : Math.min(idleTickMs(peers), BUSY_TICK_MS * 2 ** Math.min(failures - BLIPS - 1, 10));
 }
 
 /**
