@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, isPortFree } from "../local-agent/ports.js";
+import { retryStale } from "../local-agent/http.js";
 import { commandLine } from "../local-agent/procs.js";
 import { sleep, waitFor } from "./wait.js";
 
@@ -139,14 +140,8 @@ export class RunningSite {
       });
     let res: Response;
     try {
-      try {
-        res = await once();
-      } catch (err) {
-        // workerd may close a kept-alive connection just as it is reused (the agent retries the
-        // same way); every call made here is safe to repeat (adding a known peer answers 409).
-        if (!STALE_SOCKET.includes(causeOf(err).code ?? "")) throw err;
-        res = await once();
-      }
+      // Every call made here is safe to repeat (adding a known peer answers 409).
+      res = await retryStale(once);
     } catch (err) {
       const cause = causeOf(err);
       const why = cause.code || cause.message ? ` (${[cause.code, cause.message].filter(Boolean).join(" ")})` : "";
@@ -236,8 +231,6 @@ export class RunningSite {
     if (!onlyStragglers && this.alive) this.proc?.kill("SIGKILL");
   }
 }
-
-const STALE_SOCKET = ["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"];
 
 /** fetch() hides what happened (ECONNRESET, a closed socket ...) in the error's cause. */
 function causeOf(err: unknown): { code?: string; message?: string } {

@@ -6,7 +6,7 @@
 import { Coalesced } from "./coalesce.js";
 import { DbWatch } from "./db-watch.js";
 import { FailureLog } from "./failure-log.js";
-import { callLocal, errorMessage, type LocalTarget } from "./http.js";
+import { callLocal, errorMessage, retryStale, type LocalTarget } from "./http.js";
 import { Ticker } from "./ticker.js";
 import type { Timers } from "./timers.js";
 
@@ -83,16 +83,9 @@ export class Agent {
 /** The production poster: loopback HTTP to our own worker with the admin token. */
 export function localPoster(target: LocalTarget, timeoutMs = 120_000): Poster {
   return async (pathname) => {
-    let res;
-    try {
-      res = await callLocal(target, "POST", pathname, {}, timeoutMs);
-    } catch (err) {
-      // Usually a kept-alive connection that workerd closed just as we reused it. Capture and
-      // tick are idempotent, so one immediate retry on a fresh connection is safe either way
-      // and saves a backoff (and a log line) on the latency path.
-      if (!isStaleConnection(err)) throw err;
-      res = await callLocal(target, "POST", pathname, {}, timeoutMs);
-    }
+    // Capture and tick are idempotent: one immediate retry on a fresh connection is safe, and
+    // saves a backoff (and a log line) on the latency path.
+    const res = await retryStale(() => callLocal(target, "POST", pathname, {}, timeoutMs));
     if (res.status < 200 || res.status >= 300) throw new Error(`${pathname}: ${errorMessage(res)}`);
     return res.json;
   };
@@ -102,11 +95,6 @@ export function localPoster(target: LocalTarget, timeoutMs = 120_000): Poster {
 function nextTickHint(body: unknown): number | undefined {
   const v = body !== null && typeof body === "object" ? (body as Record<string, unknown>)["nextTickMs"] : undefined;
   return typeof v === "number" ? v : undefined;
-}
-
-function isStaleConnection(err: unknown): boolean {
-  const code = (err as { cause?: { code?: unknown } }).cause?.code;
-  return code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE";
 }
 
 function describe(err: unknown): string {

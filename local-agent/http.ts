@@ -47,6 +47,25 @@ export async function callLocal(
   return { status: res.status, json, text };
 }
 
+/** fetch() failed because the kept-alive connection it reused was closed by the other side just then. */
+function isStaleConnection(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code;
+  return code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE";
+}
+
+/**
+ * Runs `call`, and once more on a fresh connection when it failed on a stale one (workerd closes
+ * an idle kept-alive connection just as it may be reused). Only for calls that are safe to repeat.
+ */
+export async function retryStale<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!isStaleConnection(err)) throw err;
+    return call();
+  }
+}
+
 /** The human sentence in an error body ({error, hint?}), or a fallback from the status. */
 export function errorMessage(res: LocalResponse): string {
   const j = res.json;

@@ -10,7 +10,7 @@ import {
   type PendingPage,
   type UploadResult,
 } from "../../functions/wire/files.js";
-import { callLocal, errorMessage, type LocalTarget } from "../http.js";
+import { callLocal, errorMessage, retryStale, type LocalTarget } from "../http.js";
 
 export interface FilesApi {
   hello(port: number): Promise<void>;
@@ -22,15 +22,8 @@ export interface FilesApi {
 
 export function localFilesApi(target: LocalTarget): FilesApi {
   const call = async <S extends z.ZodType>(method: "GET" | "POST", pathname: string, schema: S, body?: unknown): Promise<z.output<S>> => {
-    let res;
-    try {
-      res = await callLocal(target, method, pathname, body, 120_000);
-    } catch (err) {
-      // A kept-alive connection workerd closed as we reused it: every call here is idempotent.
-      const code = (err as { cause?: { code?: unknown } }).cause?.code;
-      if (code !== "ECONNRESET" && code !== "UND_ERR_SOCKET" && code !== "EPIPE") throw err;
-      res = await callLocal(target, method, pathname, body, 120_000);
-    }
+    // Every call here is idempotent.
+    const res = await retryStale(() => callLocal(target, method, pathname, body, 120_000));
     if (res.status < 200 || res.status >= 300) throw new Error(`${pathname}: ${errorMessage(res)}`);
     return schema.parse(res.json);
   };

@@ -10,6 +10,7 @@ import path from "node:path";
 import Database from "libsql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
+import { retryStale } from "../../local-agent/http.js";
 import { Site, sweep, tempRoot, waitUntil } from "./site-harness.js";
 
 interface Running {
@@ -55,11 +56,13 @@ function rowsOf(s: Running, sql: string): unknown[][] {
 }
 
 async function api(s: Running, method: string, p: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`http://127.0.0.1:${s.port}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${s.token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
+  const res = await retryStale(() =>
+    fetch(`http://127.0.0.1:${s.port}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${s.token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    }),
+  );
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 

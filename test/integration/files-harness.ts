@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, statSync, type Dirent } from "node:fs";
 import path from "node:path";
 import { createIgnoreMatcher } from "../../functions/files/ignore.js";
+import { retryStale } from "../../local-agent/http.js";
 import { Site, sweep, tempRoot, waitUntil } from "./site-harness.js";
 
 export interface RunningSite {
@@ -45,12 +46,14 @@ export async function api(s: RunningSite, method: "GET" | "POST", pathname: stri
   const headers: Record<string, string> = {};
   if (token) headers["authorization"] = `Bearer ${readFileSync(path.join(s.root, "data", "admin-token"), "utf8").trim()}`;
   if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`http://127.0.0.1:${s.port}${pathname}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
+  const res = await retryStale(() =>
+    fetch(`http://127.0.0.1:${s.port}${pathname}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    }),
+  );
   const text = await res.text();
   let json: Record<string, unknown> = {};
   try {
