@@ -55,7 +55,7 @@ type RowsRead = Pick<RevivalContext, "tx" | "lookup">;
 
 /** Writes the revivals the folder rule asks for after `written`; returns how many. */
 async function reviveFolders(read: RowsRead, rows: Map<string, ManifestRow>, clock: FileClock, site: string, written: Written, stmts: InStatement[]): Promise<number> {
-  const revived = await folderRevivals({ tx: read.tx, lookup: read.lookup, site, nextStamp: () => clock.next() }, written.byPath);
+  const revived = await folderRevivals({ ...read, site, nextStamp: () => clock.next() }, written.byPath);
   for (const v of revived) {
     const seq = clock.nextSeq();
     stmts.push(putVersionStmt(v, seq, null));

@@ -95,7 +95,11 @@ export async function syncPeer(
   return NOTHING_MOVED;
 }
 
-/** When this isolate last started a round with each peer (by id): a push, a tick's ping or its full round. */
+/**
+ * When this isolate last started a round with each peer (by id): a push or a tick's full round.
+ * A tick's ping alone needs no entry: only a peer without failures gets it, and that peer is due
+ * whatever the entry says; a ping that fails goes on to the full round.
+ */
 const lastRound = new Map<string, number>();
 
 /**
@@ -115,7 +119,6 @@ export function roundDueInMs(peer: Peer, peers: number, now: number): number {
  * idle tick (B7).
  */
 export async function tickPeer(s: Services, peer: Peer, ours: Heads): Promise<RoundResult> {
-  lastRound.set(peer.id, Date.now());
   if (peer.remoteSite !== null && peer.failures === 0) {
     try {
       const ping = PingSchema.parse(await call(`${peer.url}/api/sync/ping`));
