@@ -1,0 +1,53 @@
+/** local-agent/http.ts: one retry when the kept-alive connection was closed under the request, none otherwise. */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { retryStale } from "../../local-agent/http.js";
+
+let server: Server | null = null;
+
+afterEach(async () => {
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = null;
+});
+
+/** A server that drops the connection of its first `drops` requests without an answer, then says "ok". */
+async function dropping(drops: number): Promise<{ url: string; requests: () => number }> {
+  let n = 0;
+  server = createServer((req, res) => {
+    n++;
+    if (n <= drops) {
+      req.socket.destroy();
+      return;
+    }
+    res.end("ok");
+  });
+  await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, requests: () => n };
+}
+
+describe("retryStale", () => {
+  it("repeats a call once when the connection was closed under it", async () => {
+    const s = await dropping(1);
+    const res = await retryStale(() => fetch(s.url));
+    expect(await res.text()).toBe("ok");
+    expect(s.requests()).toBe(2);
+  });
+
+  it("gives up after the one retry, with the original kind of error", async () => {
+    const s = await dropping(5);
+    await expect(retryStale(() => fetch(s.url))).rejects.toThrow(/fetch failed/);
+    expect(s.requests()).toBe(2);
+  });
+
+  it("does not repeat a call that failed for another reason", async () => {
+    let calls = 0;
+    await expect(
+      retryStale(async () => {
+        calls++;
+        throw new Error("HTTP 500");
+      }),
+    ).rejects.toThrow("HTTP 500");
+    expect(calls).toBe(1);
+  });
+});
