@@ -2,7 +2,8 @@
  * Notices commits to the app's database by any process. The app writes the file directly, so
  * the only reliable signal is SQLite's own: `PRAGMA data_version` on a connection of ours
  * changes whenever another connection commits. A watch on the folder (the db file and its WAL)
- * makes us look at once; a slow poll is the safety net for file systems where watches are lossy.
+ * makes us look at once; a slow poll is the safety net for file systems where watches are lossy,
+ * and the only signal, polled faster, when the watch could not be set up.
  */
 import { watch, statSync, type FSWatcher } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,8 +18,16 @@ type DatabaseCtor = typeof LibsqlDatabase;
 const BURST_POLL_MS = 3;
 /** A burst is over after this long without a new commit; the watch then takes over again. */
 const BURST_QUIET_MS = 60;
+/**
+ * The safety-net poll while the watch is set: each wake of an idle process costs CPU (a 250 ms
+ * poll was a sixth of an idle site's agent, B7), and every tick captures anyway.
+ */
+const WATCHED_POLL_MS = 2_000;
+/** Without a watch (no inotify instance left, say) the poll is the only signal. */
+const UNWATCHED_POLL_MS = 250;
 
 export interface DbWatchOptions {
+  /** One poll interval whether or not the watch is set (tests). */
   pollMs?: number;
   /** Told why the database could not be read (not there yet, replaced, locked). */
   onError(err: unknown): void;
@@ -30,8 +39,9 @@ export class DbWatch {
   private ino: number | null = null;
   private last: number | null = null;
   private watcher: FSWatcher | null = null;
-  private poll: ReturnType<typeof setInterval> | null = null;
+  private poll: ReturnType<typeof setTimeout> | null = null;
   private burst: ReturnType<typeof setInterval> | null = null;
+  private stopped = false;
 
   constructor(
     private readonly file: string,
@@ -41,8 +51,18 @@ export class DbWatch {
 
   start(): void {
     this.watchFolder();
-    this.poll = setInterval(() => this.check(), this.opts.pollMs ?? 250);
+    this.schedulePoll();
     this.check();
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    // During a burst the burst's own look every few ms covers the poll's.
+    const watched = this.watcher !== null || this.burst !== null;
+    this.poll = setTimeout(() => {
+      this.check();
+      this.schedulePoll();
+    }, this.opts.pollMs ?? (watched ? WATCHED_POLL_MS : UNWATCHED_POLL_MS));
   }
 
   private watchFolder(): void {
@@ -51,7 +71,12 @@ export class DbWatch {
       this.watcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
         if (name !== null && names.has(String(name))) this.onActivity();
       });
-      this.watcher.on("error", (err) => this.opts.onError(err));
+      // A failed watch reports nothing more: the poll takes over, at its faster pace.
+      this.watcher.on("error", (err) => {
+        this.watcher?.close();
+        this.watcher = null;
+        this.opts.onError(err);
+      });
     } catch (err) {
       // No watch (e.g. too many inotify watches): the poll alone still works, just later.
       this.opts.onError(err);
@@ -87,10 +112,11 @@ export class DbWatch {
   }
 
   stop(): void {
+    this.stopped = true;
     this.endBurst();
     this.watcher?.close();
     this.watcher = null;
-    if (this.poll !== null) clearInterval(this.poll);
+    if (this.poll !== null) clearTimeout(this.poll);
     this.poll = null;
     this.closeDb();
   }

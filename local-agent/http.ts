@@ -29,7 +29,9 @@ export async function callLocal(
   body?: unknown,
   timeoutMs = 30_000,
 ): Promise<LocalResponse> {
-  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, accept: "application/json" };
+  // identity: fetch asks for gzip by default, and Miniflare then compresses every JSON answer,
+  // work on both ends of a loopback call.
+  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, accept: "application/json", "accept-encoding": "identity" };
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(siteUrl(target, pathname), {
     method,

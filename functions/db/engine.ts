@@ -7,7 +7,7 @@ import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
 import type { RowChange } from "../wire/database.js";
 import { applyChanges, type AppliedBatch } from "./apply.js";
 import { changesSince, type Reader } from "./changes.js";
-import { readMeta, writeMetaStmts, type Meta } from "./meta.js";
+import { parseMeta, READ_META_SQL, readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec } from "./port.js";
 import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type CaptureState, type EngineContext, type Schema } from "./schema.js";
 
@@ -128,12 +128,15 @@ async function unlessFailed<T>(ctx: EngineContext, op: Promise<T>): Promise<T> {
   }
 }
 
-/** This site's clock and sequence, for pings and status. */
-export async function readClock(db: SqlDb): Promise<{ hlc: string; seq: number }> {
-  return db.read(async (tx) => {
-    const meta = await readMetaIfPresent(tx);
-    return { hlc: formatHlc(meta.hlc), seq: meta.seq };
-  });
+/**
+ * This site's clock and sequence, for pings and status. Once a schema was read the capture
+ * tables exist, and one statement in one round trip does (every peer pings every idle tick, B7);
+ * before that, or when that read fails (a replaced file), a read transaction checks for them first.
+ */
+export async function readClock(db: SqlDb, ctx: EngineContext): Promise<{ hlc: string; seq: number }> {
+  const known = ctx.cache.schema === undefined ? null : await unlessFailed(ctx, db.snapshot([{ sql: READ_META_SQL }])).catch(() => null);
+  const meta = known ? parseMeta(known[0]?.[0] ?? []) : await db.read(readMetaIfPresent);
+  return { hlc: formatHlc(meta.hlc), seq: meta.seq };
 }
 
 async function readMetaIfPresent(tx: SqlExec): Promise<Meta> {

@@ -37,7 +37,11 @@ export interface MaterializerOptions {
   onLanded(paths: string[]): void;
   /** Poll for pending work this often while there is some (wakes bring new work at once). */
   pollMs?: number;
-  /** ... and this often while the last poll found nothing: the poll only backs up lost wakes. */
+  /**
+   * ... and this often while the last poll found nothing: the poll only backs up a lost wake (the
+   * worker could not reach us), and each one costs the agent, the worker and the database a
+   * request on an idle site (B7).
+   */
   idlePollMs?: number;
   fetchFn?: typeof fetch;
 }
@@ -92,7 +96,7 @@ export class Materializer {
 
   private schedulePoll(): void {
     if (this.stopped) return;
-    const ms = this.busy ? (this.opts.pollMs ?? 2_000) : (this.opts.idlePollMs ?? 10_000);
+    const ms = this.busy ? (this.opts.pollMs ?? 2_000) : (this.opts.idlePollMs ?? 30_000);
     this.poll = setTimeout(() => {
       this.wake();
       this.schedulePoll();

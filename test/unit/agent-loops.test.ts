@@ -1,9 +1,9 @@
 /** The agent's loops, driven step by step: coalescing, backoff, quiet failure logs, commit detection. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { Agent, CAPTURE_PATH, TICK_PATH } from "../../local-agent/agent.js";
 import { backoffDelay } from "../../local-agent/backoff.js";
 import { Coalesced } from "../../local-agent/coalesce.js";
@@ -220,6 +220,36 @@ describe("DbWatch", () => {
     }
     w.stop();
     app.close();
+  });
+
+  it("polls every 250 ms when the folder cannot be watched, and every 2 s beside a watch", () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    try {
+      const cases = [
+        // The folder does not exist yet: no watch can be set, the poll is the only signal.
+        { folder: path.join(dir, "later-folder"), firstPollMs: 250 },
+        { folder: path.join(dir, "watched-folder"), firstPollMs: 2_000 },
+      ];
+      mkdirSync(cases[1]!.folder);
+      for (const { folder, firstPollMs } of cases) {
+        const file = path.join(folder, "app.db");
+        let changes = 0;
+        const w = new DbWatch(file, () => changes++, { onError: () => undefined });
+        w.start();
+        mkdirSync(folder, { recursive: true });
+        const app = new Database(file);
+        app.exec("CREATE TABLE t(x)");
+        app.close();
+        // The test never yields to I/O, so what the watch heard is not delivered: only polls count.
+        vi.advanceTimersByTime(firstPollMs - 1);
+        expect(changes, `${folder}: no poll before ${firstPollMs} ms`).toBe(0);
+        vi.advanceTimersByTime(1);
+        expect(changes, `${folder}: the poll at ${firstPollMs} ms finds the new database`).toBe(1);
+        w.stop();
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("reports the missing file as an error, then picks it up once it exists", () => {

@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { captureLocal, readChanges } from "../../functions/db/engine.js";
+import { formatHlc, ZERO_HLC } from "../../functions/clock/hlc.js";
+import { captureLocal, readChanges, readClock } from "../../functions/db/engine.js";
+import type { SqlDb } from "../../functions/db/port.js";
 import { MAX_BATCH_BYTES } from "../../functions/wire/database.js";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
 import { Network, SCHEMA, newReplica, siteId, type Db, type Replica } from "../property/model.js";
@@ -506,6 +508,29 @@ describe("topology and delivery", () => {
     const [a] = replicas(1);
     const page = await readChanges(a!.sql, a!.ctx, 0, 100);
     expect(page).toMatchObject({ changes: [], last: 0, more: false, head: 0 });
+  });
+
+  it("the clock a ping reports takes one statement once capture is known, and is right before it and after the file was replaced", async () => {
+    const [a] = replicas(1);
+    const calls: string[] = [];
+    const counted: SqlDb = {
+      write: (fn) => (calls.push("write"), a!.sql.write(fn)),
+      read: (fn) => (calls.push("read"), a!.sql.read(fn)),
+      snapshot: (stmts) => (calls.push(`snapshot of ${stmts.length}`), a!.sql.snapshot(stmts)),
+    };
+    expect(await readClock(counted, a!.ctx)).toEqual({ hlc: formatHlc(ZERO_HLC), seq: 0 });
+    a!.db.exec("INSERT INTO teams (id, name) VALUES (1, 'one')");
+    const { seq } = await captureLocal(a!.sql, a!.ctx);
+    calls.length = 0;
+    const clock = await readClock(counted, a!.ctx);
+    expect(clock.seq).toBe(seq);
+    expect(clock.hlc).not.toBe(formatHlc(ZERO_HLC));
+    expect(calls).toEqual(["snapshot of 1"]);
+    // The app replaced its file with a fresh one: the short read fails, the careful one answers.
+    a!.db.exec("DROP TABLE _scoutsync_meta");
+    calls.length = 0;
+    expect(await readClock(counted, a!.ctx)).toEqual({ hlc: formatHlc(ZERO_HLC), seq: 0 });
+    expect(calls).toEqual(["snapshot of 1", "read"]);
   });
 });
 

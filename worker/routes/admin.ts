@@ -37,7 +37,7 @@ function peerView(p: Peer, now: number, peerCount: number): PeerView {
 
 export async function siteStatus(s: Services) {
   const now = Date.now();
-  const clock = await readClock(s.appDb);
+  const clock = await readClock(s.appDb, s.engine);
   return {
     site: s.siteId,
     name: s.config.SITE_NAME,

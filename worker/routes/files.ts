@@ -33,6 +33,7 @@ import { recordMaterialized, recordUploads } from "../files/record.js";
 import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
 import { services } from "../services.js";
 import { leaveToPull, listPeers, notePulled, pushAll, servedPage } from "../sync/peers.js";
+import { knownPeers } from "../sync/known-peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 /** A batch of 1,000 versions of 2 GiB files (2,048 block hashes each) is ~140 MB; the agent sends far less per request. */
@@ -78,7 +79,8 @@ export function fileRoutes(): Hono<AppEnv> {
       const s = await services(c.env);
       const q = queryParams(c, PendingQuerySchema);
       const rows = orderPending(await pendingRows(s.state, q.limit));
-      const peers = (await listPeers(s)).map((p) => ({ id: p.id, url: p.url, site: p.remoteSite }));
+      // Peers only matter for fetching blocks: none for an empty page (the agent's idle poll).
+      const peers = rows.length > 0 ? await knownPeers(s) : [];
       const blobs = blobsFor(inlineHashes(rows));
       const body: PendingPage = { ...(blobs === undefined ? {} : { blobs }), peers, files: rows.map(pendingFileOf) };
       return c.json(body);

@@ -8,7 +8,7 @@ import { services } from "../services.js";
 export function fragmentRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>().get("/site", async (c) => {
     const s = await services(c.env);
-    const clock = await readClock(s.appDb);
+    const clock = await readClock(s.appDb, s.engine);
     const uptime = Math.round((Date.now() - s.startedAt) / 1000);
     return c.html(html`<dt>Site</dt><dd>${s.config.SITE_NAME}</dd>
 <dt>Site id</dt><dd><code>${s.siteId}</code></dd>

@@ -8,7 +8,7 @@ import { readMeta } from "../files/store.js";
 export function pingRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>().get("/ping", async (c) => {
     const s = await services(c.env);
-    const [clock, files] = await Promise.all([readClock(s.appDb), readMeta(s.state)]);
+    const [clock, files] = await Promise.all([readClock(s.appDb, s.engine), readMeta(s.state)]);
     const now = Date.now();
     const body: Ping = {
       site: s.siteId,

@@ -25,8 +25,15 @@ export function tickRoutes(): Hono<AppEnv> {
     // Pushes are instant, so anti-entropy can slow down while all is quiet; that keeps an idle
     // site near zero CPU (B7), and a peer that is away is tried less and less often.
     const moved = captured.captured > 0 || results.some((r) => r.sent > 0 || r.applied > 0 || r.files.sent > 0 || r.files.applied > 0);
+    // Each round moved its peer's failure count (to 0, or up by one): no second read of the list.
     const after = Date.now();
-    const retries = (await listPeers(s)).filter((p) => p.failures > 0).map((p) => roundDueInMs(p, peers.length, after));
+    const retries = peers
+      .map((p) => {
+        const r = results.find((x) => x.id === p.id);
+        return r === undefined ? p : { ...p, failures: r.failed ? p.failures + 1 : 0 };
+      })
+      .filter((p) => p.failures > 0)
+      .map((p) => roundDueInMs(p, peers.length, after));
     return c.json({ captured: captured.captured, seq: captured.seq, peers: results, nextTickMs: nextTickMs(peers.length, moved, retries) });
   });
 }

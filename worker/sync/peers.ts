@@ -69,8 +69,9 @@ export function servedPage(site: string, kind: FeedKind, more: boolean): void {
   noteServed(site, FEEDS[kind] as Feed<unknown>, more);
 }
 
-type RoundResult = { sent: number; applied: number; files: { sent: number; applied: number } };
-const NOTHING_MOVED: RoundResult = { sent: 0, applied: 0, files: { sent: 0, applied: 0 } };
+/** What a round moved, and whether it failed (the peer's failure count went up by one). */
+type RoundResult = { sent: number; applied: number; files: { sent: number; applied: number }; failed: boolean };
+const NOTHING_MOVED: RoundResult = { sent: 0, applied: 0, files: { sent: 0, applied: 0 }, failed: false };
 
 /** One round with one peer: push, then pull, rows and files side by side (neither waits for the other). */
 export async function syncPeer(
@@ -89,10 +90,10 @@ export async function syncPeer(
   const [rows, files] = await Promise.allSettled([round("rows", FEEDS.rows), round("files", FEEDS.files)]);
   if (rows.status === "fulfilled" && files.status === "fulfilled") {
     await markPeer(s, peer, null);
-    return { ...rows.value, files: files.value };
+    return { ...rows.value, files: files.value, failed: false };
   }
   await markPeer(s, peer, [rows, files].find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason);
-  return NOTHING_MOVED;
+  return { ...NOTHING_MOVED, failed: true };
 }
 
 /**
