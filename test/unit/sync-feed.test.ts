@@ -13,7 +13,7 @@ import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached, roundDueInMs, tickPeer } from "../../worker/sync/peers.js";
-import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, retryAfterMs } from "../../worker/sync/cadence.js";
+import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, recentlySeen, retryAfterMs } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
 const clients: Client[] = [];
@@ -180,6 +180,19 @@ describe("cadence", () => {
     expect(BUSY_TICK_MS).toBeLessThan(idleTickMs(0));
   });
 
+  it("an in-step peer's row is written every other idle tick, and always shows online in between", () => {
+    const now = 1_000_000;
+    const ok = { failures: 0, lastError: null };
+    const seenAgo = (ms: number) => ({ ...ok, lastSeenAt: now - ms });
+    expect(recentlySeen(seenAgo(idleTickMs(1)), 1, now), "one tick ago").toBe(true);
+    expect(recentlySeen(seenAgo(1.5 * idleTickMs(1)), 1, now), "an idle tick and a half ago").toBe(false);
+    expect(recentlySeen({ ...ok, lastSeenAt: null }, 1, now), "never").toBe(false);
+    expect(recentlySeen({ ...seenAgo(0), failures: 1 }, 1, now), "a failure to clear").toBe(false);
+    expect(recentlySeen({ ...seenAgo(0), lastError: "timeout" }, 1, now), "an error to clear").toBe(false);
+    // Skipped at one tick, written at the next: the row is at most two ticks old, inside the online window.
+    expect(2 * idleTickMs(9)).toBeLessThan(onlineWindowMs(9));
+  });
+
   it("a peer that keeps failing (more than a blip) is tried after the busy tick, doubling up to the idle tick; the next tick waits for the first one due", () => {
     expect([0, 1, 2, 3, 4, 5, 6, 100].map((f) => retryAfterMs(f, 1))).toEqual([0, 0, 0, 2_000, 4_000, 8_000, 10_000, 10_000]);
     expect(retryAfterMs(7, 9), "as often as a quiet peer of a bigger mesh").toBe(idleTickMs(9));
@@ -225,26 +238,33 @@ describe("a tick with one peer", () => {
       const row = async () => (await s.db.select().from(schema.peers).get())!;
       const ours = { rows: 10, files: 4 };
 
-      expect(await tickPeer(s, await row(), ours)).toEqual({ sent: 0, applied: 0, files: { sent: 0, applied: 0 }, failed: false });
+      expect(await tickPeer(s, await row(), ours, 1)).toEqual({ sent: 0, applied: 0, files: { sent: 0, applied: 0 }, failed: false });
       expect(peer.asked).toEqual(["/api/sync/ping"]);
       expect(await row(), "seen, without a round").toMatchObject({ failures: 0, lastError: null, lastSeenAt: expect.any(Number) });
+      // Seen a moment ago: the next in-step ping leaves the row alone; seen an idle tick and a half ago, it is written again.
+      const seenAt = (await row()).lastSeenAt!;
+      await tickPeer(s, await row(), ours, 1);
+      expect((await row()).lastSeenAt, "not written again a moment later").toBe(seenAt);
+      await s.db.update(schema.peers).set({ lastSeenAt: Date.now() - 1.5 * idleTickMs(1) });
+      await tickPeer(s, await row(), ours, 1);
+      expect((await row()).lastSeenAt!, "written again when it would soon look offline").toBeGreaterThan(Date.now() - idleTickMs(1));
 
       // The full round needs this site's databases, which this test does not give it: it fails
       // and says so on the peer's row, which is how the test sees that it ran.
       answer = ping(8, 3);
       // The tick counts on `failed` to know the peer's new failure count without reading it again.
-      expect((await tickPeer(s, await row(), ours)).failed).toBe(true);
+      expect((await tickPeer(s, await row(), ours, 1)).failed).toBe(true);
       expect((await row()).failures, "a row of theirs not pulled yet").toBe(1);
 
       await s.db.update(schema.peers).set({ failures: 0 });
       answer = { site: PEER_SITE, seq: "many" };
-      await tickPeer(s, await row(), ours);
+      await tickPeer(s, await row(), ours, 1);
       expect((await row()).failures, "a ping that does not parse").toBe(1);
 
       await s.db.update(schema.peers).set({ failures: 0 });
       answer = ping(7, 3);
       const before = Date.now();
-      await tickPeer(s, await row(), { rows: 11, files: 4 });
+      await tickPeer(s, await row(), { rows: 11, files: 4 }, 1);
       expect((await row()).failures, "a row of ours not pushed yet").toBe(1);
       expect(peer.asked.filter((u) => u !== "/api/sync/ping"), "only pings ever reached the peer").toEqual([]);
 

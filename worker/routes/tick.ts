@@ -21,7 +21,7 @@ export function tickRoutes(): Hono<AppEnv> {
     const ours = { rows: captured.seq, files: files.seq };
     const now = Date.now();
     const due = peers.filter((p) => roundDueInMs(p, peers.length, now) === 0);
-    const results = await Promise.all(due.map(async (p) => ({ id: p.id, ...(await tickPeer(s, p, ours)) })));
+    const results = await Promise.all(due.map(async (p) => ({ id: p.id, ...(await tickPeer(s, p, ours, peers.length)) })));
     // Pushes are instant, so anti-entropy can slow down while all is quiet; that keeps an idle
     // site near zero CPU (B7), and a peer that is away is tried less and less often.
     const moved = captured.captured > 0 || results.some((r) => r.sent > 0 || r.applied > 0 || r.files.sent > 0 || r.files.applied > 0);

@@ -44,6 +44,16 @@ export function onlineWindowMs(peers: number): number {
   return 2.5 * idleTickMs(peers);
 }
 
+/**
+ * Whether a ping that found the peer in step may leave its row as it is: the row says it answered,
+ * within an idle tick and a half, so it still shows online (onlineWindowMs) when the next tick
+ * records it again. An idle site then writes its state database every other tick, not every one
+ * (each write is a commit and later a checkpoint with its fsyncs, B7).
+ */
+export function recentlySeen(peer: { lastSeenAt: number | null; failures: number; lastError: string | null }, peers: number, now: number): boolean {
+  return peer.failures === 0 && peer.lastError === null && peer.lastSeenAt !== null && now - peer.lastSeenAt < 1.5 * idleTickMs(peers);
+}
+
 /** Newest sequences of one site: database rows and file versions. */
 export interface Heads {
   rows: number;

@@ -12,7 +12,7 @@ import { fileFeed } from "../files/feed.js";
 import type { Services } from "../services.js";
 import { peers } from "../state/schema.js";
 import { logEvent } from "./events.js";
-import { inStep, retryAfterMs, type Heads } from "./cadence.js";
+import { inStep, recentlySeen, retryAfterMs, type Heads } from "./cadence.js";
 import { call, noteServed, postJson, pullFeed, pullTakesOver, pushFeed, type Feed } from "./feed.js";
 
 export type Peer = typeof peers.$inferSelect;
@@ -119,12 +119,12 @@ export function roundDueInMs(peer: Peer, peers: number, now: number): number {
  * empty pages of both feeds on both sites: ~40 statements and four requests per peer, every
  * idle tick (B7).
  */
-export async function tickPeer(s: Services, peer: Peer, ours: Heads): Promise<RoundResult> {
+export async function tickPeer(s: Services, peer: Peer, ours: Heads, peerCount: number): Promise<RoundResult> {
   if (peer.remoteSite !== null && peer.failures === 0) {
     try {
       const ping = PingSchema.parse(await call(`${peer.url}/api/sync/ping`));
       if (ping.site === peer.remoteSite && inStep(peer, ours, { rows: ping.seq, files: ping.filesSeq })) {
-        await markPeer(s, peer, null);
+        if (!recentlySeen(peer, peerCount, Date.now())) await markPeer(s, peer, null);
         return NOTHING_MOVED;
       }
     } catch {
