@@ -107,7 +107,13 @@ export class Materializer {
   wake(page: PendingPage | null = null): void {
     if (this.stopped) return;
     if (page !== null && page.files.length > 0) {
-      this.busy = true;
+      // A poll waiting at the idle pace comes at the busy one: what this work leaves to retry
+      // (a block no peer could serve just now) must not wait for the idle poll.
+      if (!this.busy) {
+        this.busy = true;
+        if (this.poll !== null) clearTimeout(this.poll);
+        this.schedulePoll();
+      }
       this.handed = this.handed === null ? page : { peers: page.peers, files: [...this.handed.files, ...page.files], blobs: { ...this.handed.blobs, ...page.blobs } };
       this.runExpress();
       return;

@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
 import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.js";
 import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
@@ -181,6 +181,36 @@ describe("Materializer", () => {
     expect(m.stats.network).toBe(3);
     expect(mirror.get("sub/dir/data.bin")?.hash).toBe(sha(content));
     expect(readdirSync(path.join(dir, "sub/dir"))).toEqual(["data.bin"]);
+  });
+
+  it("a handed-over file that could not be fetched is retried at the busy poll, not after the idle one", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      const dir = folder();
+      const content = bytes(1000, 8);
+      let serving = false;
+      const peer = fakePeer(new Map([[sha(content), content]]), (h) => (serving && h === sha(content) ? content : undefined));
+      const f = pendingFor("late.bin", content);
+      // What the worker lists as pending: nothing until the file arrives.
+      const pending: PendingFile[] = [];
+      const { m } = await materializer(dir, pending, peer.fetchFn);
+      m.start();
+      await m.idle();
+      // The start's poll finds nothing: from then on the poll is at the idle pace.
+      vi.advanceTimersByTime(2_000);
+      await m.idle();
+      pending.push(f);
+      m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [f] });
+      await m.idle();
+      expect(existsSync(path.join(dir, "late.bin")), "no peer could serve it yet").toBe(false);
+      serving = true;
+      vi.advanceTimersByTime(2_000);
+      await m.idle();
+      expect(readFileSync(path.join(dir, "late.bin")).equals(content), "fetched at the next busy poll").toBe(true);
+      await m.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses blocks whose bytes do not match their hash: nothing is written", async () => {
