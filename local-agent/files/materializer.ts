@@ -103,17 +103,23 @@ export class Materializer {
     }, ms);
   }
 
+  /**
+   * Work found: a poll waiting at the idle pace comes at the busy one, so what this work leaves
+   * to retry (a block no peer could serve just then) does not wait for the idle poll.
+   */
+  private setBusy(busy: boolean): void {
+    const woke = busy && !this.busy;
+    this.busy = busy;
+    if (!woke || this.stopped) return;
+    if (this.poll !== null) clearTimeout(this.poll);
+    this.schedulePoll();
+  }
+
   /** Work now: the handed-over `page` in the express lane, else a poll pass (or one more after the running one). */
   wake(page: PendingPage | null = null): void {
     if (this.stopped) return;
     if (page !== null && page.files.length > 0) {
-      // A poll waiting at the idle pace comes at the busy one: what this work leaves to retry
-      // (a block no peer could serve just now) must not wait for the idle poll.
-      if (!this.busy) {
-        this.busy = true;
-        if (this.poll !== null) clearTimeout(this.poll);
-        this.schedulePoll();
-      }
+      this.setBusy(true);
       this.handed = this.handed === null ? page : { peers: page.peers, files: [...this.handed.files, ...page.files], blobs: { ...this.handed.blobs, ...page.blobs } };
       this.runExpress();
       return;
@@ -158,7 +164,7 @@ export class Materializer {
     try {
       for (let round = 0; round < 100 && !this.stopped; round++) {
         const page = await this.opts.api.pending(PAGE);
-        if (round === 0) this.busy = page.files.length > 0;
+        if (round === 0) this.setBusy(page.files.length > 0);
         // Everything new, but only a few retries per pass: entries that no reachable peer can
         // supply (its site went offline) must not flood the network or hold up the rest.
         let retries = 0;
