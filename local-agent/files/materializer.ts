@@ -81,6 +81,8 @@ export class Materializer {
   private poll: ReturnType<typeof setTimeout> | null = null;
   /** The last poll found work (or a wake came since): poll at the busy rate. */
   private busy = true;
+  /** When the first entry the last poll saw waiting out a backoff is due again (ms epoch). */
+  private retryAt = Infinity;
   private readonly backoff = new Map<string, { until: number; failures: number; hash: string | null }>();
   private readonly failLog: FailureLog;
   private stopped = false;
@@ -96,21 +98,19 @@ export class Materializer {
 
   private schedulePoll(): void {
     if (this.stopped) return;
-    const ms = this.busy ? (this.opts.pollMs ?? 2_000) : (this.opts.idlePollMs ?? 30_000);
+    const busyMs = this.opts.pollMs ?? 2_000;
+    // Entries waiting out a backoff (no peer can supply them, a refused name) are looked at
+    // again when the first is due, not at the busy pace for as long as they are listed.
+    const ms = this.busy ? busyMs : Math.min(this.opts.idlePollMs ?? 30_000, Math.max(busyMs, this.retryAt - Date.now()));
     this.poll = setTimeout(() => {
       this.wake();
       this.schedulePoll();
     }, ms);
   }
 
-  /**
-   * Work found: a poll waiting at the idle pace comes at the busy one, so what this work leaves
-   * to retry (a block no peer could serve just then) does not wait for the idle poll.
-   */
-  private setBusy(busy: boolean): void {
-    const woke = busy && !this.busy;
-    this.busy = busy;
-    if (!woke || this.stopped) return;
+  /** Plans the next poll again (see schedulePoll). */
+  private replan(): void {
+    if (this.stopped) return;
     if (this.poll !== null) clearTimeout(this.poll);
     this.schedulePoll();
   }
@@ -119,7 +119,13 @@ export class Materializer {
   wake(page: PendingPage | null = null): void {
     if (this.stopped) return;
     if (page !== null && page.files.length > 0) {
-      this.setBusy(true);
+      // A poll waiting at a slower pace comes at the busy one, so what this work leaves to retry
+      // (a block no peer could serve just then) does not wait for it. Only on the change: a
+      // stream of wakes must not keep putting the poll off.
+      if (!this.busy) {
+        this.busy = true;
+        this.replan();
+      }
       this.handed = this.handed === null ? page : { peers: page.peers, files: [...this.handed.files, ...page.files], blobs: { ...this.handed.blobs, ...page.blobs } };
       this.runExpress();
       return;
@@ -164,7 +170,12 @@ export class Materializer {
     try {
       for (let round = 0; round < 100 && !this.stopped; round++) {
         const page = await this.opts.api.pending(PAGE);
-        if (round === 0) this.setBusy(page.files.length > 0);
+        if (round === 0) {
+          // Busy while an entry is due or being written (if that fails, it is due again soon).
+          this.busy = page.files.some((f) => this.inFlight.has(f.path) || this.isDue(f));
+          this.retryAt = Math.min(Infinity, ...page.files.map((f) => this.backoff.get(f.path)?.until ?? Infinity));
+          this.replan();
+        }
         // Everything new, but only a few retries per pass: entries that no reachable peer can
         // supply (its site went offline) must not flood the network or hold up the rest.
         let retries = 0;

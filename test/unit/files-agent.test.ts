@@ -213,6 +213,30 @@ describe("Materializer", () => {
     }
   });
 
+  it("an entry no peer can supply is retried as its backoff allows, without polling at the busy pace meanwhile", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      const dir = folder();
+      const peer = fakePeer(new Map());
+      const { m, api } = await materializer(dir, [pendingFor("nowhere.bin", bytes(1000, 9))], peer.fetchFn);
+      let polls = 0;
+      const pending = api.pending.bind(api);
+      api.pending = (limit) => (polls++, pending(limit));
+      m.start();
+      for (let s = 0; s < 120; s++) {
+        await vi.advanceTimersByTimeAsync(1_000);
+        await m.idle();
+      }
+      // Backoff 1, 2, 4 … 64 s (jittered into their upper half): about seven tries in two minutes.
+      expect(peer.counter.requests, "still tried again and again").toBeGreaterThanOrEqual(5);
+      expect(polls, "not a poll every 2 s (60) while it waits").toBeLessThan(20);
+      expect(existsSync(path.join(dir, "nowhere.bin"))).toBe(false);
+      await m.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("refuses blocks whose bytes do not match their hash: nothing is written", async () => {
     const dir = folder();
     const content = bytes(1000, 3);
