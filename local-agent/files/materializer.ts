@@ -79,7 +79,7 @@ export class Materializer {
   /** Paths being written right now (by either lane). */
   private readonly inFlight = new Set<string>();
   private poll: ReturnType<typeof setTimeout> | null = null;
-  /** The last poll found work (or a wake came since): poll at the busy rate. */
+  /** The last poll found an entry due or being written (or a wake came since): poll at the busy rate. */
   private busy = true;
   /** When the first entry the last poll saw waiting out a backoff is due again (ms epoch). */
   private retryAt = Infinity;
