@@ -46,6 +46,10 @@ describe("file sync between three sites", () => {
     rmSync(file(C, "données/équipe 254.txt"));
     const m = await waitSame(sites, "the delete everywhere", (x) => !("données/équipe 254.txt" in x));
     expect(filesOf(m)).toEqual(["config/settings.json"]);
+    // Nothing left to write: the agent's idle poll gets an empty page, without reading the peer list.
+    const pending = () => api(site(C), "GET", "/api/sync/files/pending");
+    await waitUntil("site C's pending list to empty", async () => ((await pending()).json["files"] as unknown[]).length === 0, 10_000);
+    expect((await pending()).json).toMatchObject({ files: [], peers: [] });
   });
 
   it("propagates a 1 KiB file in well under a second (30 tries, figures printed)", async () => {

@@ -2,7 +2,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { retryStale } from "../../local-agent/http.js";
+import { callLocal, retryStale } from "../../local-agent/http.js";
 
 let server: Server | null = null;
 
@@ -49,5 +49,20 @@ describe("retryStale", () => {
       }),
     ).rejects.toThrow("HTTP 500");
     expect(calls).toBe(1);
+  });
+});
+
+describe("callLocal", () => {
+  it("asks its worker for an uncompressed answer (Miniflare gzips JSON for any client that accepts it)", async () => {
+    let asked: string | undefined;
+    server = createServer((req, res) => {
+      asked = req.headers["accept-encoding"];
+      res.setHeader("content-type", "application/json");
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const res = await callLocal({ host: "127.0.0.1", port: (server.address() as AddressInfo).port, token: "t" }, "GET", "/api/sync/ping");
+    expect(res).toMatchObject({ status: 200, json: { ok: true } });
+    expect(asked).toBe("identity");
   });
 });
