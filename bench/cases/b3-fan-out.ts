@@ -67,7 +67,7 @@ export const b3: Benchmark = {
       }
     } finally {
       // The shared pair goes on to B1, B10 and B5: without the sites added here as dead peers
-      // (a full run measured B1 with eight stopped sites among them: p50 52 ms, 41 ms alone).
+      // (a full run once measured B1 with eight stopped sites among them).
       ctx.retire(added);
       await Promise.all(mesh.slice(0, 2).flatMap((s) => added.map((x) => s.removePeer(x))));
     }

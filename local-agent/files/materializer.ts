@@ -173,7 +173,7 @@ export class Materializer {
         if (round === 0) {
           // Busy while an entry is due or being written (if that fails, it is due again soon).
           this.busy = page.files.some((f) => this.inFlight.has(f.path) || this.isDue(f));
-          this.retryAt = Math.min(Infinity, ...page.files.map((f) => this.backoff.get(f.path)?.until ?? Infinity));
+          this.retryAt = Math.min(...page.files.map((f) => this.backoff.get(f.path)?.until ?? Infinity));
           this.replan();
         }
         // Everything new, but only a few retries per pass: entries that no reachable peer can
