@@ -32,12 +32,22 @@ export class Agent {
   readonly capture: Coalesced;
   readonly ticker: Ticker;
   private readonly watch: DbWatch | null;
+  /** The schema version the last capture call was made at (a schema change needs one: new tables get their triggers). */
+  private capturedAt: number | null = null;
 
   constructor(opts: AgentOptions) {
     const captureLog = new FailureLog("database capture", opts.log, opts.logIntervalMs);
     const tickLog = new FailureLog("sync tick", opts.log, opts.logIntervalMs);
     const watchLog = new FailureLog(`reading ${opts.dbFile ?? "the database"}`, opts.log, opts.logIntervalMs);
-    this.capture = new Coalesced(async () => void (await opts.post(CAPTURE_PATH)), {
+    this.capture = new Coalesced(async () => {
+      const view = this.watch?.captureView() ?? null;
+      // Nothing for capture since the last call (the commit was the worker's own apply of
+      // received rows, written with capture muted): no call. Every site a change reached made
+      // one, a request through agent, worker and database each (B3).
+      if (view !== null && !view.logged && view.schema === this.capturedAt) return;
+      await opts.post(CAPTURE_PATH);
+      this.capturedAt = view?.schema ?? null;
+    }, {
       onError: (err) => captureLog.failure(describe(err)),
       onSuccess: () => captureLog.success(),
       timers: opts.timers,
@@ -67,7 +77,7 @@ export class Agent {
     this.ticker.start();
   }
 
-  /** One full round now, whatever the watch saw: one capture, then one tick. */
+  /** One full round now, whatever the watch saw: a capture (unless there is nothing for it), then one tick. */
   async syncOnce(): Promise<{ ticked: boolean }> {
     this.watch?.check();
     await this.capture.flush();

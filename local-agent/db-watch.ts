@@ -17,7 +17,7 @@ type DatabaseCtor = typeof LibsqlDatabase;
 /** While writes keep coming, look this often instead of at every file event (see onActivity). */
 const BURST_POLL_MS = 3;
 /** A burst is over after this long without a new commit; the watch then takes over again. */
-const BURST_QUIET_MS = 60;
+const BURST_QUIET_MS = 15;
 /**
  * The safety-net poll while the watch is set: each wake of an idle process costs CPU (a bare
  * Node timer every 250 ms is ~0.13 % of a core here, B7), and every tick captures anyway.
@@ -25,6 +25,8 @@ const BURST_QUIET_MS = 60;
 const WATCHED_POLL_MS = 2_000;
 /** Without a watch (no inotify instance left, say) the poll is the only signal. */
 const UNWATCHED_POLL_MS = 250;
+
+const CAPTURE_VIEW_SQL = "SELECT (SELECT schema_version FROM pragma_schema_version), EXISTS (SELECT 1 FROM _scoutsync_log)";
 
 export interface DbWatchOptions {
   /** One poll interval whether or not the watch is set (tests). */
@@ -36,6 +38,7 @@ export interface DbWatchOptions {
 export class DbWatch {
   private db: Database | null = null;
   private stmt: Statement | null = null;
+  private view: Statement | null = null;
   private ino: number | null = null;
   private last: number | null = null;
   private watcher: FSWatcher | null = null;
@@ -158,6 +161,24 @@ export class DbWatch {
     return Number(value);
   }
 
+  /**
+   * What a capture would find, as this connection sees the file now: its schema version, and
+   * whether scoutsync's capture log holds anything. Null when it cannot tell (no connection
+   * yet, capture tables not made yet, a failed read).
+   */
+  captureView(): { schema: number; logged: boolean } | null {
+    try {
+      if (this.db === null) return null;
+      this.view ??= this.db.prepare(CAPTURE_VIEW_SQL).raw(true);
+      const row = this.view.get();
+      if (!Array.isArray(row)) return null;
+      return { schema: Number(row[0]), logged: Number(row[1]) === 1 };
+    } catch {
+      this.view = null;
+      return null;
+    }
+  }
+
   private closeDb(): void {
     try {
       this.db?.close();
@@ -166,6 +187,7 @@ export class DbWatch {
     }
     this.db = null;
     this.stmt = null;
+    this.view = null;
     this.ino = null;
   }
 }

@@ -17,7 +17,7 @@ import { originKey, pkArgs } from "./identity.js";
 import { inKeys, insertRowsStmts, jsonRowsSelect, splitRows } from "./json-rows.js";
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
-import { type Arg, type SqlExec, type Stmt } from "./port.js";
+import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
@@ -63,10 +63,31 @@ export interface AppliedBatch extends ApplyResult {
 const PARKED_RETRY = 100;
 
 /**
+ * The reads an apply of `changes` starts with: the version rows of everything received. A caller
+ * may run them earlier in the same transaction (with other statements, to save a round trip)
+ * and hand their results to applyChanges as `looked`.
+ */
+export function lookupStmts(changes: readonly RowChange[]): Stmt[] {
+  const byTable = new Map<string, string[]>();
+  for (const ch of changes) addTo(byTable, ch.t, ch.g);
+  return [...byTable].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
+}
+
+/** How an apply shares its round trips with the caller's transaction. */
+export interface ApplyRound {
+  /** The results of lookupStmts(changes), read already in this transaction. */
+  looked?: Row[][];
+  /** Runs once before the rows are written, in the same round trip, and stays when a failing row is rolled back (the mute). */
+  before?: Stmt[];
+  /** The statements that end the apply, once the plan has moved the clock and the sequence: written in the same round trip as the rows. */
+  after?: () => Stmt[];
+}
+
+/**
  * Applies a batch inside the caller's write transaction. `from` is the sending peer's site id,
  * `also` the other sites it delivers the same batch to.
  * `retry` adds rows whose values had no home before (parked rows; rows of tables that just
- * changed shape) to be placed again. `prelude` runs first, in the same round trip as the reads.
+ * changed shape) to be placed again.
  */
 export async function applyChanges(
   tx: SqlExec,
@@ -75,7 +96,7 @@ export async function applyChanges(
   meta: Meta,
   incoming: { from: string | null; also: string[]; changes: RowChange[] },
   retry: { parked: boolean; tables: string[] },
-  prelude: Stmt[] = [],
+  round: ApplyRound = {},
 ): Promise<AppliedBatch> {
   // Duplicates inside one batch merge first: the result is the same as applying them one by one.
   const wanted = new Map<string, RowChange>();
@@ -85,18 +106,17 @@ export async function applyChanges(
     wanted.set(key, prev ? { ...ch, s: mergeStates(prev.s, ch.s) } : ch);
   }
 
-  // One round trip: the caller's prelude, the version rows of everything received, and the rows to retry.
-  const byTable = new Map<string, string[]>();
-  for (const ch of wanted.values()) addTo(byTable, ch.t, ch.g);
-  const lookups = [...byTable].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
+  // One round trip (or none): the version rows of everything received unless the caller read
+  // them, and the rows to retry.
+  const lookups = round.looked ? [] : lookupStmts(incoming.changes);
   const retries: Stmt[] = [
     ...(retry.parked ? [{ sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE why IS NOT NULL LIMIT ?`, args: [PARKED_RETRY] }] : []),
     ...retry.tables.map((tbl) => ({ sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE tbl = ? AND x IS NOT NULL`, args: [tbl] })),
   ];
-  const results = await tx.batch([...prelude, ...lookups, ...retries]);
+  const results = lookups.length + retries.length ? await tx.batch([...lookups, ...retries]) : [];
   const existing = new Map<string, VersionRow>();
-  for (const v of results.slice(prelude.length, prelude.length + lookups.length).flat().map(parseVersionRow)) existing.set(versionKey(v.tbl, v.gid), v);
-  const again = results.slice(prelude.length + lookups.length).flat().map(parseVersionRow);
+  for (const v of (round.looked ?? results.slice(0, lookups.length)).flat().map(parseVersionRow)) existing.set(versionKey(v.tbl, v.gid), v);
+  const again = results.slice(lookups.length).flat().map(parseVersionRow);
   const received = new Set(wanted.keys());
   const forced = new Set<string>();
   for (const v of again) {
@@ -141,7 +161,7 @@ export async function applyChanges(
   const groups = planned.map((p) => planRow(schema, meta, p, known, claim));
   result.applied = planned.length;
   const parkedNow = planned.filter((_, i) => groups[i]!.parkedAlready).length;
-  const failed = await execGroups(tx, groups.map((g) => g.group));
+  const failed = await execGroups(tx, groups.map((g) => g.group), round.before ?? [], round.after?.() ?? []);
   result.parked = parkedNow + failed;
   result.applied -= result.parked;
   return { ...result, unheld: planned.filter((p) => p.changed && p.held === NOBODY).length };
@@ -445,20 +465,31 @@ function bulkStmts(rows: NonNullable<Group["bulk"]>[]): Stmt[] {
   return out;
 }
 
-/** Runs the groups together; when that fails, halves until the failing rows are found and parked. */
-async function execGroups(tx: SqlExec, groups: Group[]): Promise<number> {
-  if (groups.length === 0) return 0;
+/**
+ * Runs `before`, the groups and `after` in one round trip; when a row fails, halves until the
+ * failing rows are found and parked (`before` stays: it ran outside the savepoint), then runs `after`.
+ */
+async function execGroups(tx: SqlExec, groups: Group[], before: Stmt[] = [], after: Stmt[] = []): Promise<number> {
+  if (groups.length === 0) {
+    if (after.length) await tx.batch(after);
+    return 0;
+  }
   try {
-    await tx.batch([{ sql: "SAVEPOINT scoutsync_apply" }, ...compile(groups), { sql: "RELEASE scoutsync_apply" }]);
+    await tx.batch([...before, { sql: "SAVEPOINT scoutsync_apply" }, ...compile(groups), ...after, { sql: "RELEASE scoutsync_apply" }]);
     return 0;
   } catch (err) {
+    // A failure in `before` leaves no savepoint to roll back to: the transaction ends with the error.
     await tx.batch([{ sql: "ROLLBACK TO scoutsync_apply" }, { sql: "RELEASE scoutsync_apply" }]);
     if (!isRowError(err)) throw err;
+    let failed: number;
     if (groups.length === 1) {
       await tx.batch(groups[0]!.park(err instanceof Error ? err.message : String(err)));
-      return 1;
+      failed = 1;
+    } else {
+      const mid = groups.length >> 1;
+      failed = (await execGroups(tx, groups.slice(0, mid))) + (await execGroups(tx, groups.slice(mid)));
     }
-    const mid = groups.length >> 1;
-    return (await execGroups(tx, groups.slice(0, mid))) + (await execGroups(tx, groups.slice(mid)));
+    if (after.length) await tx.batch(after);
+    return failed;
   }
 }

@@ -3,7 +3,7 @@ import { addTo } from "../util/multimap.js";
 import { PAGE_VALUE_BYTES, type RowChange } from "../wire/database.js";
 import { SCHEMA_VERSION_SQL } from "../sql/reflect.js";
 import { readLocalValues } from "./local-values.js";
-import type { Arg, SqlExec } from "./port.js";
+import type { Arg, SqlExec, Stmt } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
 import type { Schema } from "./schema.js";
 import { VERSION_JSON, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
@@ -23,20 +23,45 @@ export interface Reader {
   pushed?: number;
 }
 
+/** One page asked for: changes after `since`, at most `limit`, for `reader` (null: everything). */
+export interface PageRequest {
+  since: number;
+  limit: number;
+  reader: Reader | null;
+}
+
+export interface ChangePage {
+  changes: RowChange[];
+  last: number;
+  more: boolean;
+  /** The newest sequence: how far behind the reader is. */
+  head: number;
+}
+
 /**
- * A page of changes after `since` for `reader`, and the newest sequence (`head`: how far behind
- * the reader is). Skipped rows still move `last` past them, so a page may be empty while `more`
- * is true. SQLite does the skipping, over at most SCAN_WINDOW sequence numbers per page (after a
- * big initial sync, a million rows the reader sent). A page ends early once its values pass
- * PAGE_VALUE_BYTES (rows of photos), so it always fits in one request.
+ * Pages of changes, one per request, read in one round trip for the version rows and one for
+ * the values (a row on several pages is read once): a change pushed to nine peers at once is
+ * read once, not nine times (B3). For each page: skipped rows still move `last` past them, so a
+ * page may be empty while `more` is true. SQLite does the skipping, over at most SCAN_WINDOW
+ * sequence numbers per page (after a big initial sync, a million rows the reader sent). A page
+ * ends early once its values pass PAGE_VALUE_BYTES (rows of photos), so it always fits in one request.
  */
-export async function changesSince(
-  tx: SqlExec,
-  schemaAt: (version: number) => Promise<Schema>,
-  since: number,
-  limit: number,
-  reader: Reader | null,
-): Promise<{ changes: RowChange[]; last: number; more: boolean; head: number }> {
+export async function changesSince(tx: SqlExec, schemaAt: (version: number) => Promise<Schema>, requests: readonly PageRequest[]): Promise<ChangePage[]> {
+  const n = requests.length;
+  const results = await tx.batch([
+    ...requests.map(pageQuery),
+    { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
+    // Asked here, not in a round trip of its own: the schema is nearly always the cached one.
+    { sql: SCHEMA_VERSION_SQL },
+  ]);
+  const head = Number(results[n]?.[0]?.[0] ?? 0);
+  const schema = await schemaAt(Number(results[n + 1]?.[0]?.[0] ?? 0));
+  const pages = requests.map((_, i) => (results[i] ?? []).map(parseVersionRow));
+  const stateOfRow = await statesOf(tx, schema, pages.flat());
+  return requests.map((req, i) => pageOf(req, pages[i]!, stateOfRow, head));
+}
+
+function pageQuery({ since, limit, reader }: PageRequest): Stmt {
   const skip: { sql: string; args: Arg[] }[] = [];
   if (reader !== null) skip.push({ sql: "(src IS NULL OR src <> ?)", args: [reader.site] });
   // Site ids are fixed-length hex, so a substring match of one in the comma-separated list is exact.
@@ -44,29 +69,23 @@ export async function changesSince(
   // A pull need not fetch again what our pushes delivered, but it does fetch what those pushes
   // left to another sender's promise: pulls are how a broken promise heals.
   else if (reader?.pushed) skip.push({ sql: "(seq > ? OR instr(also, ?) > 0)", args: [reader.pushed, reader.site] });
-  const [page, headRows, version] = await tx.batch([
-    {
-      sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,
-      args: [since, since + SCAN_WINDOW, ...skip.flatMap((x) => x.args), limit],
-    },
-    { sql: "SELECT v FROM _scoutsync_meta WHERE k = 'seq'" },
-    // Asked here, not in a round trip of its own: the schema is nearly always the cached one.
-    { sql: SCHEMA_VERSION_SQL },
-  ]);
-  const schema = await schemaAt(Number(version?.[0]?.[0] ?? 0));
-  const rows = (page ?? []).map(parseVersionRow);
-  const head = Number(headRows?.[0]?.[0] ?? 0);
+  return {
+    sql: `SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE seq > ? AND seq <= ?${skip.map((x) => ` AND ${x.sql}`).join("")} ORDER BY seq LIMIT ?`,
+    args: [since, since + SCAN_WINDOW, ...skip.flatMap((x) => x.args), limit],
+  };
+}
+
+function pageOf({ since, limit }: PageRequest, rows: VersionRow[], stateOfRow: (v: VersionRow) => RowState | null, head: number): ChangePage {
   // A full page goes on after its last row; a short one has seen all of its window.
   const full = rows.length === limit;
   const seen = full ? rows[rows.length - 1]!.seq : Math.max(since, Math.min(since + SCAN_WINDOW, head));
-  const states = await statesOf(tx, schema, rows);
   const changes: RowChange[] = [];
   let bytes = 0;
   for (let i = 0; i < rows.length; i++) {
-    const state = states[i];
+    const state = stateOfRow(rows[i]!);
     // A live row missing from its table was moved or deleted by a write not captured yet; the
     // capture gives it a new sequence, so it is sent then, with its values, instead of empty now.
-    if (state === null || state === undefined) continue;
+    if (state === null) continue;
     if (changes.length && bytes + valueBytes(state) > PAGE_VALUE_BYTES) {
       return { changes, last: rows[i - 1]!.seq, more: true, head };
     }
@@ -87,19 +106,22 @@ function valueBytes(s: RowState): number {
   return n;
 }
 
-/** States of version rows: the table's values for materialized live rows, x for the rest. */
-async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<(RowState | null)[]> {
-  const byTable = new Map<string, VersionRow[]>();
-  for (const v of rows) if (isMaterialized(schema, v)) addTo(byTable, v.tbl, v);
+/**
+ * States of version rows (null: a live row missing from its table), from the table's values for
+ * materialized live rows and from x for the rest. Each row's values are read once, however often it is listed.
+ */
+async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<(v: VersionRow) => RowState | null> {
+  const byTable = new Map<string, (bigint | string)[]>();
+  for (const v of rows) if (isMaterialized(schema, v)) addTo(byTable, v.tbl, v.lk!);
   const values = new Map<string, Map<string, Record<string, Val>>>();
-  for (const [tbl, vs] of byTable) {
-    values.set(tbl, await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!)));
+  for (const [tbl, lks] of byTable) {
+    values.set(tbl, await readLocalValues(tx, schema, schema.tables.get(tbl)!, [...new Set(lks)]));
   }
-  return rows.map((v) => {
+  return (v) => {
     if (!isMaterialized(schema, v)) return stateOf(v, null);
     const vals = values.get(v.tbl)?.get(String(v.lk));
     return vals ? stateOf(v, vals) : null;
-  });
+  };
 }
 
 /** A row whose values are in its table (not parked, not deleted, table present). */

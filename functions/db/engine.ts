@@ -5,10 +5,10 @@
  */
 import { formatHlc, ZERO_HLC } from "../clock/hlc.js";
 import type { RowChange } from "../wire/database.js";
-import { applyChanges, type AppliedBatch } from "./apply.js";
-import { changesSince, type Reader } from "./changes.js";
+import { applyChanges, lookupStmts, type AppliedBatch } from "./apply.js";
+import { changesSince, type ChangePage, type PageRequest, type Reader } from "./changes.js";
 import { parseMeta, READ_META_SQL, readMeta, writeMetaStmts, type Meta } from "./meta.js";
-import { query, type SqlDb, type SqlExec } from "./port.js";
+import { query, type SqlDb, type SqlExec, type Stmt } from "./port.js";
 import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type CaptureState, type EngineContext, type Schema } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
@@ -53,10 +53,11 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
     // A local write may have made room for a parked row (freed a UNIQUE value, created a parent).
     const retryParked = parked && (captured > 0 || changed.length > 0);
     if (changed.length || retryParked) {
-      await applyChanges(tx, ctx, schema, meta, { from: null, also: [], changes: [] }, { parked: retryParked, tables: changed }, [MUTE]);
-      await tx.batch([UNMUTE]);
-    }
-    if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
+      await applyChanges(tx, ctx, schema, meta, { from: null, also: [], changes: [] }, { parked: retryParked, tables: changed }, {
+        before: [MUTE],
+        after: () => [UNMUTE, ...(meta.seq !== before ? writeMetaStmts(meta) : [])],
+      });
+    } else if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
     return { captured, seq: meta.seq, more };
   });
 }
@@ -69,15 +70,20 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
  */
 export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from: string; also?: string[] }, changes: RowChange[]): Promise<AppliedBatch & CaptureResult> {
   let drained = 0;
+  // The apply's first reads go with the capture check: one round trip fewer per apply (B3).
+  const ahead = lookupStmts(changes);
   for (let step = 0; ; step++) {
     const last = step + 1 >= MAX_CAPTURE_STEPS;
-    const result = await captureWrite(db, ctx, last ? {} : { pages: 1 }, async (tx, { schema, meta, captured, more, changed, parked }) => {
+    const result = await captureWrite(db, ctx, { ...(last ? {} : { pages: 1 }), ahead }, async (tx, { schema, meta, captured, more, changed, parked, ahead: looked }) => {
       // Tables that changed shape must have their held values placed in this same transaction.
       if (more && !last && changed.length === 0) return { captured };
-      // Received rows must not be captured again as local writes: the triggers stay silent while this row exists.
       const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
-      const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, [MUTE]);
-      await tx.batch([UNMUTE, ...writeMetaStmts(meta)]);
+      // Received rows must not be captured again as local writes: the triggers stay silent while the mute row exists.
+      const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, {
+        ...(looked ? { looked } : {}),
+        before: [MUTE],
+        after: () => [UNMUTE, ...writeMetaStmts(meta)],
+      });
       return { ...applied, captured, seq: meta.seq };
     });
     drained += result.captured;
@@ -90,7 +96,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
  * reflected is cached once committed, not before: a concurrent read trusting it could look for
  * capture tables its snapshot does not have yet.
  */
-async function captureWrite<T>(db: SqlDb, ctx: EngineContext, opts: { pages?: number }, fn: (tx: SqlExec, state: CaptureState) => Promise<T>): Promise<T> {
+async function captureWrite<T>(db: SqlDb, ctx: EngineContext, opts: { pages?: number; ahead?: Stmt[] }, fn: (tx: SqlExec, state: CaptureState) => Promise<T>): Promise<T> {
   const staged: { schema?: Schema } = {};
   const out = await unlessFailed(
     ctx,
@@ -105,11 +111,17 @@ async function captureWrite<T>(db: SqlDb, ctx: EngineContext, opts: { pages?: nu
 }
 
 /** Changes after `since`, without what `reader` (when known) holds already: see changesSince. */
-export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: Reader | null = null) {
+export async function readChanges(db: SqlDb, ctx: EngineContext, since: number, limit: number, reader: Reader | null = null): Promise<ChangePage> {
+  const [page] = await readChangePages(db, ctx, [{ since, limit, reader }]);
+  return page!;
+}
+
+/** Several pages (for several readers) in one read transaction: see changesSince. */
+export async function readChangePages(db: SqlDb, ctx: EngineContext, requests: readonly PageRequest[]): Promise<ChangePage[]> {
   return unlessFailed(ctx, db.read(async (tx) => {
     // Once a schema was read, the capture tables exist (a replaced file fails this read, and the next capture makes them again).
-    if (ctx.cache.schema === undefined && !(await captureInstalled(tx))) return { changes: [], last: since, more: false, head: 0 };
-    return changesSince(tx, (version) => currentSchema(tx, ctx, version), since, limit, reader);
+    if (ctx.cache.schema === undefined && !(await captureInstalled(tx))) return requests.map((r) => ({ changes: [], last: r.since, more: false, head: 0 }));
+    return changesSince(tx, (version) => currentSchema(tx, ctx, version), requests);
   }));
 }
 

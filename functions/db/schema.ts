@@ -112,6 +112,11 @@ export interface CaptureState {
   /** Whether any row is parked (waiting for a parent, a table, or a constraint to allow it). */
   parked: boolean;
   /**
+   * Results of the caller's `ahead` statements, when they ran in the first round trip and nothing
+   * was captured or reflected after them (so what they read still holds); else undefined.
+   */
+  ahead?: Row[][];
+  /**
    * Whether `schema` was reflected (and capture verified) now rather than taken from the cache:
    * the caller caches it once the transaction has committed, not before, or a concurrent read
    * would trust capture tables its snapshot does not have yet.
@@ -141,15 +146,16 @@ export function quietMeta(ctx: EngineContext, [ver, metaRows, log]: Row[][]): Me
  * row written just before an ALTER keeps one identity. Returns the tables whose shape changed
  * (new tables, new columns, rebuilt tables): values parked for them may now have a home.
  */
-export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pages?: number } = {}): Promise<CaptureState> {
+export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pages?: number; ahead?: Stmt[] } = {}): Promise<CaptureState> {
   const cached = ctx.cache.captured;
   if (cached) {
-    // The common case in one round trip: schema unchanged, counters, parked rows, first page of the log.
-    const [ver, metaRows, parked, log] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }]);
+    // The common case in one round trip: schema unchanged, counters, parked rows, first page of
+    // the log, and the caller's first reads (statements on scoutsync's own tables only, which exist once cached).
+    const [ver, metaRows, parked, log, ...ahead] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }, ...(opts.ahead ?? [])]);
     if (int(ver?.[0]?.[0]) === cached.version) {
       const meta = parseMeta(metaRows?.[0] ?? []);
       const { captured, more } = await capture(tx, ctx, cached, meta, { firstPage: log ?? [], pages: opts.pages });
-      return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1, reflected: false };
+      return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1, reflected: false, ...(captured === 0 && opts.ahead ? { ahead } : {}) };
     }
   }
   await tx.batch(CAPTURE_DDL.map((sql) => ({ sql })));

@@ -294,6 +294,40 @@ describe("Agent", () => {
     app.close();
   });
 
+  it("asks its worker to capture only when the capture log holds something or the schema moved", async () => {
+    const file = path.join(dir, "quiet.db");
+    const app = new Database(file);
+    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE _scoutsync_log (id INTEGER PRIMARY KEY, x); CREATE TABLE t(x)");
+    const posted: string[] = [];
+    const captures = () => posted.filter((p) => p === CAPTURE_PATH).length;
+    const agent = new Agent({
+      post: async (p) => {
+        posted.push(p);
+        // What the worker's capture does: it empties the log.
+        if (p === CAPTURE_PATH) app.exec("DELETE FROM _scoutsync_log");
+      },
+      log: () => undefined,
+      dbFile: file,
+      timers: manualTimers().timers,
+    });
+    await agent.syncOnce();
+    expect(captures(), "the first look: whatever was written while the agent was away").toBe(1);
+    app.exec("INSERT INTO t VALUES (1)"); // the worker's own apply of received rows: written muted, nothing logged
+    await agent.syncOnce();
+    expect(captures()).toBe(1);
+    app.exec("INSERT INTO _scoutsync_log (x) VALUES (1)"); // an app write, logged by its trigger
+    await agent.syncOnce();
+    expect(captures()).toBe(2);
+    app.exec("CREATE TABLE t2(x)"); // a new table: the worker must give it triggers
+    await agent.syncOnce();
+    expect(captures()).toBe(3);
+    await agent.syncOnce();
+    expect(captures()).toBe(3);
+    expect(posted.filter((p) => p === TICK_PATH)).toHaveLength(5);
+    await agent.stop();
+    app.close();
+  });
+
   it("a failing worker is logged quietly and never throws", async () => {
     const lines: string[] = [];
     const agent = new Agent({

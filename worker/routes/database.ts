@@ -16,7 +16,7 @@ export function databaseRoutes(): Hono<AppEnv> {
     .post("/capture", requireLocal(), async (c) => {
       const s = await services(c.env);
       const result = await captureLocal(s.appDb, s.engine);
-      if (result.captured) background(c, pushAll(s));
+      if (result.captured) background(c, pushAll(s, ["rows"]));
       return c.json(result);
     })
     .get("/changes", requirePeer(), async (c) => {
@@ -46,7 +46,7 @@ export function databaseRoutes(): Hono<AppEnv> {
       // otherwise cost 72 more push rounds that find nothing to send).
       const covered = new Set([batch.from, ...(batch.also ?? [])]);
       const elsewhere = (await knownPeers(s)).some((p) => p.site === null || !covered.has(p.site));
-      if (result.captured || result.unheld || ((result.applied || result.parked) && elsewhere)) background(c, pushAll(s));
+      if (result.captured || result.unheld || ((result.applied || result.parked) && elsewhere)) background(c, pushAll(s, ["rows"]));
       return c.json({ applied: result.applied, unchanged: result.unchanged, parked: result.parked });
     });
 }

@@ -54,6 +54,19 @@ export function recentlySeen(peer: { lastSeenAt: number | null; failures: number
   return peer.failures === 0 && peer.lastError === null && peer.lastSeenAt !== null && now - peer.lastSeenAt < 1.5 * idleTickMs(peers);
 }
 
+/** How long a successful round may leave the peer's row as it is (see syncedJustNow). */
+const SYNC_NOTE_MS = 1_000;
+
+/**
+ * Whether a round that succeeded may leave the peer's row as it is: the row says the peer is fine
+ * and was synced within the last second. Every change is pushed to every peer at once, and
+ * each write of the row is a commit on the state database: a full mesh of 10 wrote 18 of them per
+ * row the app wrote (B3). The row's times are shown to the second.
+ */
+export function syncedJustNow(peer: { lastSyncAt: number | null; failures: number; lastError: string | null }, now: number): boolean {
+  return peer.failures === 0 && peer.lastError === null && peer.lastSyncAt !== null && now - peer.lastSyncAt < SYNC_NOTE_MS;
+}
+
 /** Newest sequences of one site: database rows and file versions. */
 export interface Heads {
   rows: number;

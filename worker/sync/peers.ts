@@ -5,14 +5,16 @@
  * a lost acknowledgement only costs a duplicate.
  */
 import { and, eq, lt, max, sql } from "drizzle-orm";
-import { applyRemote, readChanges } from "../../functions/db/engine.js";
+import { applyRemote } from "../../functions/db/engine.js";
 import { ApplyResultSchema, ChangesPageSchema, MAX_CHANGES_PER_BATCH, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
 import { PingSchema } from "../../functions/wire/ping.js";
 import { fileFeed } from "../files/feed.js";
 import type { Services } from "../services.js";
 import { peers } from "../state/schema.js";
 import { logEvent } from "./events.js";
-import { inStep, recentlySeen, retryAfterMs, type Heads } from "./cadence.js";
+import { inStep, recentlySeen, retryAfterMs, syncedJustNow, type Heads } from "./cadence.js";
+import { knownPeers } from "./known-peers.js";
+import { readRowPage } from "./row-pages.js";
 import { call, noteServed, postJson, pullFeed, pullTakesOver, pushFeed, type Feed } from "./feed.js";
 
 export type Peer = typeof peers.$inferSelect;
@@ -26,12 +28,12 @@ const rowFeed: Feed<RowChange> = {
   checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
   page: MAX_CHANGES_PER_BATCH,
   async read(s, peer, since, limit) {
-    const batch = await readChanges(s.appDb, s.engine, since, limit, peer.remoteSite === null ? null : { site: peer.remoteSite, hints: true });
+    const batch = await readRowPage(s, { since, limit, reader: peer.remoteSite === null ? null : { site: peer.remoteSite, hints: true } });
     return { items: batch.changes, last: batch.last, more: batch.more };
   },
   async send(s, peer, items) {
     // Our other peers get the same rows from us: the receiver need not forward them there.
-    const also = (await listPeers(s)).map((p) => p.remoteSite).filter((x): x is string => x !== null && x !== peer.remoteSite && x !== s.siteId);
+    const also = (await knownPeers(s)).map((p) => p.site).filter((x): x is string => x !== null && x !== peer.remoteSite && x !== s.siteId);
     const body: ChangeBatch = { from: s.siteId, changes: items, ...(also.length ? { also } : {}) };
     return !ApplyResultSchema.parse(await call(`${peer.url}/api/sync/database/apply`, postJson(body))).deferred;
   },
@@ -89,7 +91,7 @@ export async function syncPeer(
   // the ones still running when it ends, and whoever waits on them waits for nothing (worker/shared.ts).
   const [rows, files] = await Promise.allSettled([round("rows", FEEDS.rows), round("files", FEEDS.files)]);
   if (rows.status === "fulfilled" && files.status === "fulfilled") {
-    await markPeer(s, peer, null);
+    if (!syncedJustNow(peer, Date.now())) await markPeer(s, peer, null);
     return { ...rows.value, files: files.value, failed: false };
   }
   await markPeer(s, peer, [rows, files].find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason);
