@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatHlc, ZERO_HLC } from "../../functions/clock/hlc.js";
-import { captureLocal, readChanges, readClock } from "../../functions/db/engine.js";
+import type { PageRequest } from "../../functions/db/changes.js";
+import { applyRemote, captureLocal, readChangePages, readChanges, readClock } from "../../functions/db/engine.js";
 import type { SqlDb } from "../../functions/db/port.js";
 import { MAX_BATCH_BYTES } from "../../functions/wire/database.js";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
@@ -432,6 +433,55 @@ describe("topology and delivery", () => {
     await converged(net);
     for (const r of reps) expect(rows(r.db, "SELECT id, number, name FROM teams ORDER BY id")).toEqual([[1n, 254n, "The Cheesy Poofs"], [2n, 2540n, "Citrus"]]);
   });
+  it("pages for several readers come from one read transaction, each with its own skips, as if read one by one; a row on several pages is read once", async () => {
+    const { reps, net } = await mesh(3);
+    const [a, b, c] = reps as [Replica, Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', 'CASJ')");
+    await net.capture(0);
+    await net.pullAll(0, 1);
+    run(b.db, "INSERT INTO teams (id, number, name) VALUES (2, 1678, 'Citrus Circuits')");
+    await net.capture(1);
+    const requests: PageRequest[] = [
+      { since: 0, limit: 100, reader: { site: a.site, hints: true } },
+      { since: 0, limit: 100, reader: { site: c.site, hints: false } },
+      { since: 0, limit: 100, reader: null },
+      { since: 0, limit: 1, reader: null },
+    ];
+    let batches = 0;
+    const reads: number[] = [];
+    const counted: SqlDb = { ...b.sql, read: (fn) => (reads.push(1), b.sql.read((tx) => fn({ batch: (stmts) => (batches++, tx.batch(stmts)) }))) };
+    const together = await readChangePages(counted, b.ctx, requests);
+    expect(reads).toHaveLength(1);
+    const oneByOne = [];
+    for (const r of requests) oneByOne.push(await readChanges(b.sql, b.ctx, r.since, r.limit, r.reader));
+    expect(together).toEqual(oneByOne);
+    expect(together[0]!.changes.map((ch) => ch.s.vals.name), "A's own rows are not sent back to it").toEqual(["Citrus Circuits"]);
+    expect(together[2]!.changes).toHaveLength(3);
+    // The page for everyone holds every row of the others: reading all four took as many round trips as it alone.
+    const all = batches;
+    batches = 0;
+    await readChangePages(counted, b.ctx, [requests[2]!]);
+    expect(all).toBe(batches);
+  });
+
+  it("an apply of received rows takes two round trips after the capture check (which carries its first reads), and leaves capture unmuted", async () => {
+    const [a, b] = replicas(2) as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    await captureLocal(a.sql, a.ctx);
+    const page = await readChanges(a.sql, a.ctx, 0, 100);
+    await captureLocal(b.sql, b.ctx);
+    let batches = 0;
+    const counted: SqlDb = { ...b.sql, write: (fn) => b.sql.write((tx) => fn({ batch: (stmts) => (batches++, tx.batch(stmts)) })) };
+    expect(await applyRemote(counted, b.ctx, { from: a.site }, page.changes)).toMatchObject({ applied: 1, parked: 0 });
+    // The capture check with the version rows' lookup, the local key claim, the rows with the counters.
+    expect(batches).toBe(3);
+    expect(rows(b.db, "SELECT id, name FROM teams")).toEqual([[1n, "Cheesy Poofs"]]);
+    expect(rows(b.db, "SELECT count(*) FROM _scoutsync_mute")).toEqual([[0n]]);
+    run(b.db, "UPDATE teams SET name = 'The Cheesy Poofs' WHERE id = 1");
+    expect((await captureLocal(b.sql, b.ctx)).captured, "the app's next write is captured").toBe(1);
+  });
+
   it("a page served while the app's latest write is not captured yet does not spread empty values (row moved)", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];
@@ -702,6 +752,7 @@ describe("constraints never block the stream", () => {
     expect(p).toHaveLength(1);
     expect(p[0]!.gid.startsWith(a.site)).toBe(true);
     expect(p[0]!.why).toMatch(/UNIQUE/i);
+    expect(rows(b.db, "SELECT count(*) FROM _scoutsync_mute"), "capture is unmuted after the failing row was found and parked").toEqual([[0n]]);
     // The stream goes on: later changes still arrive.
     run(a.db, "INSERT INTO robots (serial, name) VALUES ('S3', 'A robot 3')");
     await net.capture(0);

@@ -13,7 +13,7 @@ import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached, roundDueInMs, tickPeer } from "../../worker/sync/peers.js";
-import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, recentlySeen, retryAfterMs } from "../../worker/sync/cadence.js";
+import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, recentlySeen, retryAfterMs, syncedJustNow } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
 const clients: Client[] = [];
@@ -191,6 +191,16 @@ describe("cadence", () => {
     expect(recentlySeen({ ...seenAgo(0), lastError: "timeout" }, 1, now), "an error to clear").toBe(false);
     // Skipped at one tick, written at the next: the row is at most two ticks old, inside the online window.
     expect(2 * idleTickMs(9)).toBeLessThan(onlineWindowMs(9));
+  });
+
+  it("a round that succeeded leaves the peer's row alone when it says the peer is fine and was synced within the last second", () => {
+    const now = 1_000_000;
+    const ok = { failures: 0, lastError: null, lastSyncAt: now - 999 };
+    expect(syncedJustNow(ok, now)).toBe(true);
+    expect(syncedJustNow({ ...ok, lastSyncAt: now - 1_000 }, now), "a second ago").toBe(false);
+    expect(syncedJustNow({ ...ok, lastSyncAt: null }, now), "never").toBe(false);
+    expect(syncedJustNow({ ...ok, failures: 1 }, now), "a failure to clear").toBe(false);
+    expect(syncedJustNow({ ...ok, lastError: "timeout" }, now), "an error to clear").toBe(false);
   });
 
   it("a peer that keeps failing (more than a blip) is tried after the busy tick, doubling up to the idle tick; the next tick waits for the first one due", () => {

@@ -1,0 +1,80 @@
+/**
+ * A captured change pushed to every peer at once (worker/sync/peers.ts pushAll), over a real
+ * state database, an in-process app database and peers that record what they are sent: one
+ * read of our rows serves all the pushes, and the peers' rows are not rewritten per change.
+ */
+import { createClient, type Client } from "@libsql/client";
+import { drizzle } from "drizzle-orm/libsql";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { captureLocal } from "../../functions/db/engine.js";
+import type { SqlDb } from "../../functions/db/port.js";
+import { ChangeBatchSchema, type ChangeBatch } from "../../functions/wire/database.js";
+import type { Services } from "../../worker/services.js";
+import { migrate } from "../../worker/state/migrate.js";
+import * as schema from "../../worker/state/schema.js";
+import { pushAll } from "../../worker/sync/peers.js";
+import { SCHEMA, newReplica, siteId, type Replica } from "../property/model.js";
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+/** A peer that accepts every batch pushed to it and keeps it. */
+async function acceptingPeer(): Promise<{ url: string; got: ChangeBatch[] }> {
+  const got: ChangeBatch[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      const ok = req.method === "POST" && req.url === "/api/sync/database/apply";
+      if (ok) got.push(ChangeBatchSchema.parse(JSON.parse(body)));
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify(ok ? { applied: 1, unchanged: 0, parked: 0 } : { error: "not here" }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanup.push(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got };
+}
+
+describe("pushing a change to every peer", () => {
+  it("reads our rows once for all peers, tells each who else gets them, and writes a peer's row at most once a second", async () => {
+    const app: Replica = newReplica("A", siteId(1), { ddl: SCHEMA });
+    cleanup.push(() => app.db.close());
+    const reads: number[] = [];
+    const counted: SqlDb = { ...app.sql, read: (fn) => (reads.push(1), app.sql.read(fn)) };
+
+    const client: Client = createClient({ url: ":memory:", intMode: "number" });
+    cleanup.push(() => client.close());
+    await migrate(client as unknown as Parameters<typeof migrate>[0]);
+    const db = drizzle(client, { schema });
+    const peers = [await acceptingPeer(), await acceptingPeer()];
+    const sites = [siteId(2), siteId(3)];
+    for (const [i, p] of peers.entries()) await db.insert(schema.peers).values({ id: `p${i}`, url: p.url, addedAt: 0, remoteSite: sites[i]! });
+    const s = { db, siteId: app.site, appDb: counted, engine: app.ctx } as unknown as Services;
+    const peerRows = async () => (await db.select().from(schema.peers).orderBy(schema.peers.id).all()).map((r) => ({ pushed: r.pushedSeq, syncedAt: r.lastSyncAt }));
+
+    app.db.exec("INSERT INTO teams (id, number, name) VALUES (1, 254, 'The Cheesy Poofs')");
+    const first = await captureLocal(app.sql, app.ctx);
+    await pushAll(s, ["rows"]);
+    expect(reads, "one read transaction for both pushes").toHaveLength(1);
+    for (const [i, p] of peers.entries()) {
+      expect(p.got.map((b) => b.changes.map((ch) => ch.s.vals["name"]))).toEqual([["The Cheesy Poofs"]]);
+      expect(p.got[0]!.also, "the other peer gets it from us too").toEqual([sites[1 - i]]);
+    }
+    const after = await peerRows();
+    expect(after.map((r) => r.pushed)).toEqual([first.seq, first.seq]);
+    expect(after.every((r) => r.syncedAt !== null)).toBe(true);
+
+    app.db.exec("UPDATE teams SET name = 'Cheesy Poofs' WHERE id = 1");
+    const second = await captureLocal(app.sql, app.ctx);
+    await pushAll(s, ["rows"]);
+    expect(reads).toHaveLength(2);
+    expect(peers.map((p) => p.got.length)).toEqual([2, 2]);
+    // The checkpoints move with every page; the rows' sync times, shown to the second, stay.
+    expect(await peerRows()).toEqual(after.map((r) => ({ ...r, pushed: second.seq })));
+  });
+});
