@@ -17,7 +17,7 @@ type DatabaseCtor = typeof LibsqlDatabase;
 /** While writes keep coming, look this often instead of at every file event (see onActivity). */
 const BURST_POLL_MS = 3;
 /** A burst is over after this long without a new commit; the watch then takes over again. */
-const BURST_QUIET_MS = 15;
+const BURST_QUIET_MS = 60;
 /**
  * The safety-net poll while the watch is set: each wake of an idle process costs CPU (a bare
  * Node timer every 250 ms is ~0.13 % of a core here, B7), and every tick captures anyway.
