@@ -59,6 +59,9 @@ export interface AppliedBatch extends ApplyResult {
   unheld: number;
 }
 
+const MUTE: Stmt = { sql: "INSERT INTO _scoutsync_mute VALUES (1)" };
+const UNMUTE: Stmt = { sql: "DELETE FROM _scoutsync_mute" };
+
 /** Rows parked earlier are retried this many at a time, when something arrived that may unblock them. */
 const PARKED_RETRY = 100;
 
@@ -77,8 +80,6 @@ export function lookupStmts(changes: readonly RowChange[]): Stmt[] {
 export interface ApplyRound {
   /** The results of lookupStmts(changes), read already in this transaction. */
   looked?: Row[][];
-  /** Runs once before the rows are written, in the same round trip, and stays when a failing row is rolled back (the mute). */
-  before?: Stmt[];
   /** The statements that end the apply, once the plan has moved the clock and the sequence: written in the same round trip as the rows. */
   after?: () => Stmt[];
 }
@@ -161,7 +162,8 @@ export async function applyChanges(
   const groups = planned.map((p) => planRow(schema, meta, p, known, claim));
   result.applied = planned.length;
   const parkedNow = planned.filter((_, i) => groups[i]!.parkedAlready).length;
-  const failed = await execGroups(tx, groups.map((g) => g.group), round.before ?? [], round.after?.() ?? []);
+  // Rows written here must not be captured again as local writes: the triggers stay silent while the mute row exists.
+  const failed = await execGroups(tx, groups.map((g) => g.group), [MUTE], [UNMUTE, ...(round.after?.() ?? [])]);
   result.parked = parkedNow + failed;
   result.applied -= result.parked;
   return { ...result, unheld: planned.filter((p) => p.changed && p.held === NOBODY).length };

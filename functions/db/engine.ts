@@ -13,9 +13,6 @@ import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type CaptureState
 
 export type { EngineContext } from "./schema.js";
 
-const MUTE = { sql: "INSERT INTO _scoutsync_mute VALUES (1)" };
-const UNMUTE = { sql: "DELETE FROM _scoutsync_mute" };
-
 export interface CaptureResult {
   captured: number;
   seq: number;
@@ -54,8 +51,7 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
     const retryParked = parked && (captured > 0 || changed.length > 0);
     if (changed.length || retryParked) {
       await applyChanges(tx, ctx, schema, meta, { from: null, also: [], changes: [] }, { parked: retryParked, tables: changed }, {
-        before: [MUTE],
-        after: () => [UNMUTE, ...(meta.seq !== before ? writeMetaStmts(meta) : [])],
+        after: () => (meta.seq !== before ? writeMetaStmts(meta) : []),
       });
     } else if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
     return { captured, seq: meta.seq, more };
@@ -78,11 +74,9 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
       // Tables that changed shape must have their held values placed in this same transaction.
       if (more && !last && changed.length === 0) return { captured };
       const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
-      // Received rows must not be captured again as local writes: the triggers stay silent while the mute row exists.
       const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, {
         ...(looked ? { looked } : {}),
-        before: [MUTE],
-        after: () => [UNMUTE, ...writeMetaStmts(meta)],
+        after: () => writeMetaStmts(meta),
       });
       return { ...applied, captured, seq: meta.seq };
     });

@@ -433,6 +433,7 @@ describe("topology and delivery", () => {
     await converged(net);
     for (const r of reps) expect(rows(r.db, "SELECT id, number, name FROM teams ORDER BY id")).toEqual([[1n, 254n, "The Cheesy Poofs"], [2n, 2540n, "Citrus"]]);
   });
+
   it("pages for several readers come from one read transaction, each with its own skips, as if read one by one; a row on several pages is read once", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];
