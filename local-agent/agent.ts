@@ -26,6 +26,8 @@ export interface AgentOptions {
   pollMs?: number;
   logIntervalMs?: number;
   timers?: Timers;
+  /** Runs when the worker's tick says a burst of work is over (its `settled`): a full GC, where exposed. */
+  collect?: () => void;
 }
 
 export class Agent {
@@ -52,7 +54,11 @@ export class Agent {
       onSuccess: () => captureLog.success(),
       timers: opts.timers,
     });
-    this.ticker = new Ticker(async () => nextTickHint(await opts.post(TICK_PATH)), {
+    this.ticker = new Ticker(async () => {
+      const answer = await opts.post(TICK_PATH);
+      if (field(answer, "settled") === true) opts.collect?.();
+      return nextTickHint(answer);
+    }, {
       intervalMs: opts.tickMs ?? 2_000,
       capMs: opts.tickCapMs ?? 30_000,
       onError: (err) => tickLog.failure(describe(err)),
@@ -101,9 +107,13 @@ export function localPoster(target: LocalTarget, timeoutMs = 120_000): Poster {
   };
 }
 
+function field(body: unknown, name: string): unknown {
+  return body !== null && typeof body === "object" ? (body as Record<string, unknown>)[name] : undefined;
+}
+
 /** The tick answer may carry `nextTickMs`: the worker's wish for the next tick's delay. */
 function nextTickHint(body: unknown): number | undefined {
-  const v = body !== null && typeof body === "object" ? (body as Record<string, unknown>)["nextTickMs"] : undefined;
+  const v = field(body, "nextTickMs");
   return typeof v === "number" ? v : undefined;
 }
 

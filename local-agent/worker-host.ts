@@ -8,7 +8,12 @@ import path from "node:path";
 import readline from "node:readline";
 import type { Readable } from "node:stream";
 import type { ChildConfig } from "./child-protocol.js";
+import { collectGarbage } from "./collect.js";
 import { childrenOf } from "./procs.js";
+import { withV8Flags } from "./workerd-config.js";
+
+/** `gc` for the worker, which collects once a burst of work is over (worker/memory.ts). */
+const WORKERD_V8_FLAGS = ["--expose-gc"];
 
 export interface WorkerHost {
   url: string;
@@ -36,7 +41,8 @@ export async function startWorkerHost(config: ChildConfig, token: string): Promi
     throw new Error(`the worker bundle ${config.scriptPath} is missing; run npm run build`);
   }
   // Loaded here, not at the top: the CLI's other commands must not pay for Miniflare.
-  const { Miniflare } = await import("miniflare");
+  const { Miniflare, Runtime } = await import("miniflare");
+  passV8Flags(Runtime);
   const hasAssets = existsSync(config.staticDir);
   const mf = new Miniflare({
     modules: true,
@@ -71,16 +77,34 @@ export async function startWorkerHost(config: ChildConfig, token: string): Promi
 }
 
 /**
+ * Miniflare has no option for workerd's V8 flags: add them to each config it sends (once per
+ * process). A config we do not understand (a future Miniflare) is sent as it is: the site runs,
+ * only without giving memory back.
+ */
+function passV8Flags(runtime: typeof import("miniflare").Runtime): void {
+  const proto = runtime.prototype as typeof runtime.prototype & { scoutsyncFlags?: true };
+  if (proto.scoutsyncFlags) return;
+  const update = proto.updateConfig;
+  proto.updateConfig = function (this: InstanceType<typeof runtime>, config, ...rest) {
+    let flagged = config;
+    try {
+      flagged = Buffer.from(withV8Flags(config, WORKERD_V8_FLAGS));
+    } catch (err) {
+      console.error(`scoutsync: workerd runs without ${WORKERD_V8_FLAGS.join(" ")}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return update.call(this, flagged, ...rest);
+  };
+  proto.scoutsyncFlags = true;
+}
+
+/**
  * Miniflare leaves ~100 MB of start-up garbage (config buffers, the parsed bundle) that V8 would
- * keep for a long time in a process that then sits idle for hours: collect it now. `gc` exists
- * because the launcher starts this child with --expose-gc.
+ * keep for a long time in a process that then sits idle for hours: collect it now.
  */
 function releaseStartupGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) return;
-  gc();
+  collectGarbage();
   // Some buffers are only released after the first requests settle.
-  setTimeout(gc, 2_000).unref();
+  setTimeout(collectGarbage, 2_000).unref();
 }
 
 /** workerd's own output (the worker's console.log included), as plain lines without colour. */

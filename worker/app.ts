@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ErrorBody } from "../functions/wire/ping.js";
 import type { Env } from "./env.js";
+import { noteWork } from "./memory.js";
 import { adminRoutes } from "./routes/admin.js";
 import { databaseRoutes } from "./routes/database.js";
 import { fileRoutes } from "./routes/files.js";
@@ -18,6 +19,8 @@ export type AppEnv = { Bindings: Env };
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  app.use("/api/sync/database/*", noteWork);
+  app.use("/api/sync/files/*", noteWork);
   app.route("/api/sync", pingRoutes());
   app.route("/api/sync", tickRoutes());
   app.route("/api/sync/database", databaseRoutes());

@@ -382,4 +382,20 @@ describe("tick hint", () => {
     expect(t.pending()[0]).toBeLessThanOrEqual(2000);
     await agent.stop();
   });
+
+  it("collects its own heap once for each tick the worker calls settled, never for others", async () => {
+    const t = manualTimers();
+    const answers: unknown[] = [{ settled: false, nextTickMs: 2000 }, { settled: true, nextTickMs: 10_000 }, { nextTickMs: 10_000 }, { settled: "yes" }];
+    const collect = vi.fn();
+    const agent = new Agent({ post: async () => answers.shift() ?? {}, log: () => undefined, timers: t.timers, collect });
+    agent.start();
+    const seen: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      t.fireAll();
+      await settle();
+      seen.push(collect.mock.calls.length);
+    }
+    expect(seen).toEqual([0, 1, 1, 1]);
+    await agent.stop();
+  });
 });

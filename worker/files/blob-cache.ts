@@ -46,6 +46,12 @@ export async function acceptBlob(hash: string, base64: string): Promise<boolean>
   return true;
 }
 
+/** Forgets every block: a busy spell is over (worker/memory.ts). */
+export function dropBlobs(): void {
+  entries.clear();
+  bytes = 0;
+}
+
 export function cachedBlob(hash: string): Uint8Array | undefined {
   return entries.get(hash);
 }

@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { captureLocal } from "../../functions/db/engine.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal } from "../auth.js";
+import { settleAtTick } from "../memory.js";
 import { services } from "../services.js";
 import { nextTickMs } from "../sync/cadence.js";
 import { readMeta } from "../files/store.js";
@@ -34,6 +35,13 @@ export function tickRoutes(): Hono<AppEnv> {
       })
       .filter((p) => p.failures > 0)
       .map((p) => roundDueInMs(p, peers.length, after));
-    return c.json({ captured: captured.captured, seq: captured.seq, peers: results, nextTickMs: nextTickMs(peers.length, moved, retries) });
+    const memory = settleAtTick(moved);
+    return c.json({
+      captured: captured.captured,
+      seq: captured.seq,
+      peers: results,
+      nextTickMs: nextTickMs(peers.length, moved || memory.pending, retries),
+      settled: memory.settled,
+    });
   });
 }
