@@ -8,10 +8,11 @@ import { DbWatch } from "./db-watch.js";
 import { FailureLog } from "./failure-log.js";
 import { callLocal, errorMessage, retryStale, type LocalTarget } from "./http.js";
 import { Ticker } from "./ticker.js";
-import type { Timers } from "./timers.js";
+import { realTimers, type Timers } from "./timers.js";
 
 export const CAPTURE_PATH = "/api/sync/database/capture";
 export const TICK_PATH = "/api/sync/tick";
+export const SETTLE_PATH = "/api/sync/settle";
 
 /** POST to the local worker; resolves with the JSON body on 2xx, throws with the worker's reason otherwise. */
 export type Poster = (pathname: string) => Promise<unknown>;
@@ -26,13 +27,14 @@ export interface AgentOptions {
   pollMs?: number;
   logIntervalMs?: number;
   timers?: Timers;
-  /** Runs when the worker's tick says a burst of work is over (its `settled`): a full GC, where exposed. */
+  /** Runs when the worker says a burst of work is over (its `settled`): a full GC, where exposed. */
   collect?: () => void;
 }
 
 export class Agent {
   readonly capture: Coalesced;
   readonly ticker: Ticker;
+  private readonly settler: Settler;
   private readonly watch: DbWatch | null;
   /** The schema version the last capture call was made at (a schema change needs one: new tables get their triggers). */
   private capturedAt: number | null = null;
@@ -54,9 +56,16 @@ export class Agent {
       onSuccess: () => captureLog.success(),
       timers: opts.timers,
     });
+    const settleLog = new FailureLog("memory settle call", opts.log, opts.logIntervalMs);
+    this.settler = new Settler({
+      post: opts.post,
+      collect: opts.collect,
+      timers: opts.timers ?? realTimers,
+      onError: (err) => settleLog.failure(describe(err)),
+    });
     this.ticker = new Ticker(async () => {
       const answer = await opts.post(TICK_PATH);
-      if (field(answer, "settled") === true) opts.collect?.();
+      this.settler.heard(answer);
       return nextTickHint(answer);
     }, {
       intervalMs: opts.tickMs ?? 2_000,
@@ -92,9 +101,43 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.watch?.stop();
+    this.settler.stop();
     await Promise.all([this.capture.stop(), this.ticker.stop()]);
   }
 }
+
+/**
+ * Follows the worker's word on bursts of work (worker/memory.ts): an answer may ask for a settle
+ * call in `settleInMs`, and says `settled` when the worker collected after a burst; the agent then
+ * collects its own heap. At most one call is scheduled, the latest request wins; a failed call is
+ * only logged (the next tick that sees work asks again).
+ */
+class Settler {
+  private timer: unknown = null;
+  private stopped = false;
+
+  constructor(private readonly opts: { post: Poster; collect: (() => void) | undefined; timers: Timers; onError(err: unknown): void }) {}
+
+  heard(answer: unknown): void {
+    if (field(answer, "settled") === true) this.opts.collect?.();
+    const ms = field(answer, "settleInMs");
+    if (typeof ms !== "number" || this.stopped) return;
+    if (this.timer !== null) this.opts.timers.clear(this.timer);
+    this.timer = this.opts.timers.set(() => {
+      this.timer = null;
+      this.opts.post(SETTLE_PATH).then((next) => this.heard(next), this.opts.onError);
+    }, Math.min(Math.max(ms, 0), MAX_SETTLE_MS));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) this.opts.timers.clear(this.timer);
+    this.timer = null;
+  }
+}
+
+/** A worker asking for a later settle call than this is taken at this. */
+const MAX_SETTLE_MS = 60_000;
 
 /** The production poster: loopback HTTP to our own worker with the admin token. */
 export function localPoster(target: LocalTarget, timeoutMs = 120_000): Poster {

@@ -13,6 +13,7 @@ import { fileRoutes } from "./routes/files.js";
 import { fragmentRoutes } from "./routes/fragments.js";
 import { pingRoutes } from "./routes/ping.js";
 import { selftestRoutes } from "./routes/selftest.js";
+import { settleRoutes } from "./routes/settle.js";
 import { tickRoutes } from "./routes/tick.js";
 
 export type AppEnv = { Bindings: Env };
@@ -23,6 +24,7 @@ export function createApp(): Hono<AppEnv> {
   app.use("/api/sync/files/*", noteWork);
   app.route("/api/sync", pingRoutes());
   app.route("/api/sync", tickRoutes());
+  app.route("/api/sync", settleRoutes());
   app.route("/api/sync/database", databaseRoutes());
   app.route("/api/sync/files", fileRoutes());
   app.route("/api/admin", selftestRoutes());

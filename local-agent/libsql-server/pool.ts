@@ -24,29 +24,27 @@ export class DatabasePool {
   ) {}
 
   /**
-   * Creates the file if needed and switches it to WAL. The switch needs a moment without other
-   * writers, so SQLITE_BUSY (the app is writing) is retried for a while.
+   * Creates the file if needed and switches it to WAL. Opening (its first statements read the
+   * schema) and the switch (a moment without other writers) can meet SQLITE_BUSY while the app is
+   * writing, or while another process opens the file: retried for a while.
    */
   async init(): Promise<void> {
-    const conn = new Connection(this.file);
-    try {
-      const deadline = Date.now() + WAL_RETRY_MS;
-      for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-        try {
-          const rows = conn.queryUncached("PRAGMA journal_mode=WAL");
-          const mode = String(rows[0]?.[0] ?? "").toLowerCase();
-          if (mode !== "wal") throw new Error(`${this.file}: could not switch to WAL (journal_mode is ${mode})`);
-          break;
-        } catch (e) {
-          if (sqliteErrorCode(e)?.startsWith("SQLITE_BUSY") !== true || Date.now() > deadline) throw e;
-          await sleep(delay);
-        }
+    const deadline = Date.now() + WAL_RETRY_MS;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      let conn: Connection | undefined;
+      try {
+        conn = new Connection(this.file);
+        const rows = conn.queryUncached("PRAGMA journal_mode=WAL");
+        const mode = String(rows[0]?.[0] ?? "").toLowerCase();
+        if (mode !== "wal") throw new Error(`${this.file}: could not switch to WAL (journal_mode is ${mode})`);
+        this.#idle.push(conn);
+        return;
+      } catch (e) {
+        conn?.close();
+        if (sqliteErrorCode(e)?.startsWith("SQLITE_BUSY") !== true || Date.now() > deadline) throw e;
+        await sleep(delay);
       }
-    } catch (e) {
-      conn.close();
-      throw e;
     }
-    this.#idle.push(conn);
   }
 
   acquire(): Connection {

@@ -155,7 +155,7 @@ describe("scoutsync start", () => {
 });
 
 describe("memory after a burst", () => {
-  it("workerd runs with --expose-gc, so a tick that finds the work over collects the worker's heap", async () => {
+  it("workerd runs with --expose-gc, so a look that finds the work over collects the worker's heap", async () => {
     const root = tempRoot("gc");
     const { site, port } = await Site.start(root, "gc");
     const token = readFileSync(path.join(site.dataDir, "admin-token"), "utf8").trim();
@@ -168,17 +168,17 @@ describe("memory after a burst", () => {
       expect(res.status).toBe(200);
       return (await res.json()) as Record<string, unknown>;
     };
-    // `settled` is true only when gc ran. The agent ticks too and may end a spell first: a few spells.
+    // `settled` is true only when gc ran. The agent's own settle calls may end a spell first: a few spells.
     let collected = 0;
     for (let spell = 0; spell < 5 && collected === 0; spell++) {
       await post("/api/sync/database/capture");
-      const first = await post("/api/sync/tick");
-      const second = await post("/api/sync/tick");
+      const first = await post("/api/sync/settle");
+      const second = await post("/api/sync/settle");
       if (first["settled"] === true) collected++;
       if (second["settled"] === true) {
         collected++;
-        // The first tick saw the work: it asked for the next tick soon, to give the memory back soon.
-        expect(first).toMatchObject({ settled: false, nextTickMs: 2000 });
+        // The first look saw the work: it asked for another look soon.
+        expect(first).toEqual({ settled: false, settleInMs: 3000 });
       }
     }
     expect(collected).toBeGreaterThan(0);

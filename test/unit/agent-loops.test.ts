@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { Agent, CAPTURE_PATH, TICK_PATH } from "../../local-agent/agent.js";
+import { Agent, CAPTURE_PATH, SETTLE_PATH, TICK_PATH } from "../../local-agent/agent.js";
 import { backoffDelay } from "../../local-agent/backoff.js";
 import { Coalesced } from "../../local-agent/coalesce.js";
 import { DbWatch } from "../../local-agent/db-watch.js";
@@ -383,19 +383,41 @@ describe("tick hint", () => {
     await agent.stop();
   });
 
-  it("collects its own heap once for each tick the worker calls settled, never for others", async () => {
+  it("makes the settle call the worker asks for, once, and collects its own heap when the worker says settled", async () => {
     const t = manualTimers();
-    const answers: unknown[] = [{ settled: false, nextTickMs: 2000 }, { settled: true, nextTickMs: 10_000 }, { nextTickMs: 10_000 }, { settled: "yes" }];
+    const calls: string[] = [];
+    const answers: Record<string, unknown[]> = {
+      [TICK_PATH]: [{ settled: false, settleInMs: 3000, nextTickMs: 10_000 }, { settled: false, settleInMs: 3000, nextTickMs: 10_000 }],
+      [SETTLE_PATH]: [{ settled: false, settleInMs: 3000 }, { settled: true }],
+    };
     const collect = vi.fn();
-    const agent = new Agent({ post: async () => answers.shift() ?? {}, log: () => undefined, timers: t.timers, collect });
+    const agent = new Agent({
+      post: async (p) => {
+        calls.push(p);
+        return answers[p]?.shift() ?? { settled: "yes" };
+      },
+      log: () => undefined,
+      timers: t.timers,
+      collect,
+    });
     agent.start();
-    const seen: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      t.fireAll();
-      await settle();
-      seen.push(collect.mock.calls.length);
-    }
-    expect(seen).toEqual([0, 1, 1, 1]);
+    t.fireAll();
+    await settle();
+    expect(calls).toEqual([TICK_PATH]);
+    expect(t.pending().sort()).toEqual([10_000, 3000].sort());
+    // A second tick's request replaces the first: still one settle call pending.
+    await agent.ticker.tickOnce();
+    expect(t.pending().filter((ms) => ms === 3000)).toHaveLength(1);
+    t.fireAll();
+    await settle();
+    expect(calls.filter((p) => p === SETTLE_PATH)).toHaveLength(1);
+    expect(collect).not.toHaveBeenCalled();
+    // The work went on: the worker asks again; then it is over.
+    t.fireAll();
+    await settle();
+    expect(calls.filter((p) => p === SETTLE_PATH)).toHaveLength(2);
+    expect(collect).toHaveBeenCalledTimes(1);
     await agent.stop();
+    expect(t.pending(), "stop clears the timers").toEqual([]);
   });
 });

@@ -199,4 +199,28 @@ describe("the WAL", () => {
       pool.close();
     }
   });
+
+  it("opens a file another process holds locked once the lock is gone (the app writing as the site starts)", async () => {
+    const file = join(dir, `locked-${++n}.db`);
+    const app = new Database(file);
+    app.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    // A rollback-journal writer committing: even reading the schema is refused meanwhile.
+    app.exec("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2)");
+    const pool = new DatabasePool("app", file);
+    let opened = false;
+    const init = pool.init().then(() => (opened = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(opened, "still waiting for the lock").toBe(false);
+    app.exec("COMMIT");
+    await init;
+    try {
+      const conn = pool.acquire();
+      expect(conn.queryUncached("PRAGMA journal_mode")[0]?.[0]).toBe("wal");
+      expect(Number(conn.queryUncached("SELECT count(*) FROM t")[0]?.[0])).toBe(2);
+      pool.release(conn);
+    } finally {
+      app.close();
+      pool.close();
+    }
+  });
 });

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { withV8Flags } from "../../local-agent/workerd-config.js";
 import { acceptBlob, cachedBlob } from "../../worker/files/blob-cache.js";
-import { noteWork, settleAtTick } from "../../worker/memory.js";
+import { SETTLE_MS, noteWork, settle } from "../../worker/memory.js";
 
 const g = globalThis as { gc?: unknown };
 
@@ -13,7 +13,7 @@ async function work(): Promise<void> {
   await noteWork({} as never, async () => undefined);
 }
 
-describe("settleAtTick", () => {
+describe("settle", () => {
   afterEach(() => {
     delete g.gc;
   });
@@ -22,32 +22,33 @@ describe("settleAtTick", () => {
     const gc = vi.fn();
     g.gc = gc;
     // Drain whatever earlier tests left.
-    settleAtTick(true);
-    settleAtTick(false);
+    settle(true);
+    settle(false);
     gc.mockClear();
     const hash = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
     expect(await acceptBlob(hash, Buffer.from("hello").toString("base64"))).toBe(true);
 
     await work();
-    expect(settleAtTick(false), "work since the last tick: the spell goes on, a collection is due").toEqual({ settled: false, pending: true });
+    expect(settle(false), "work since the last look: the spell goes on, look again soon").toEqual({ settled: false, settleInMs: SETTLE_MS });
     expect(cachedBlob(hash)).toBeDefined();
-    expect(settleAtTick(true), "the tick itself moved something").toEqual({ settled: false, pending: true });
+    expect(settle(true), "a tick that moved something").toEqual({ settled: false, settleInMs: SETTLE_MS });
     expect(gc).not.toHaveBeenCalled();
-    expect(settleAtTick(false), "a whole quiet tick").toEqual({ settled: true, pending: false });
+    expect(settle(false), "no work since the last look").toEqual({ settled: true });
     expect(gc).toHaveBeenCalledTimes(1);
     expect(gc).toHaveBeenCalledWith({ type: "major", execution: "sync", flavor: "last-resort" });
     expect(cachedBlob(hash)).toBeUndefined();
-    expect(settleAtTick(false), "nothing since: no second collection").toEqual({ settled: false, pending: false });
-    expect(settleAtTick(false)).toEqual({ settled: false, pending: false });
+    expect(settle(false), "nothing since: no second collection, no further look").toEqual({ settled: false });
+    expect(settle(false)).toEqual({ settled: false });
     expect(gc).toHaveBeenCalledTimes(1);
   });
 
   it("says false where gc is not exposed (Cloudflare), and still ends the spell", async () => {
     await work();
-    settleAtTick(false);
-    expect(settleAtTick(false)).toEqual({ settled: false, pending: false });
+    settle(false);
+    expect(settle(false)).toEqual({ settled: false });
     g.gc = vi.fn();
-    expect(settleAtTick(false), "the spell was already over").toEqual({ settled: false, pending: false });
+    expect(settle(false), "the spell was already over").toEqual({ settled: false });
+    expect(g.gc).not.toHaveBeenCalled();
   });
 });
 

@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import { captureLocal } from "../../functions/db/engine.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal } from "../auth.js";
-import { settleAtTick } from "../memory.js";
+import { settle } from "../memory.js";
 import { services } from "../services.js";
 import { nextTickMs } from "../sync/cadence.js";
 import { readMeta } from "../files/store.js";
@@ -35,13 +35,6 @@ export function tickRoutes(): Hono<AppEnv> {
       })
       .filter((p) => p.failures > 0)
       .map((p) => roundDueInMs(p, peers.length, after));
-    const memory = settleAtTick(moved);
-    return c.json({
-      captured: captured.captured,
-      seq: captured.seq,
-      peers: results,
-      nextTickMs: nextTickMs(peers.length, moved || memory.pending, retries),
-      settled: memory.settled,
-    });
+    return c.json({ captured: captured.captured, seq: captured.seq, peers: results, nextTickMs: nextTickMs(peers.length, moved, retries), ...settle(moved) });
   });
 }

@@ -30,13 +30,12 @@ export function retryAfterMs(failures: number, peers: number): number {
 }
 
 /**
- * The delay the agent is asked to wait before the next tick: busy while something moved (or a
- * burst's memory is still to be given back, worker/memory.ts), idle otherwise, and never past the
- * moment the first failing peer is due again (`retriesInMs`: per failing peer, how long until it
- * is; a peer that has just failed is due after a busy tick).
+ * The delay the agent is asked to wait before the next tick: busy while something moved, idle
+ * otherwise, and never past the moment the first failing peer is due again (`retriesInMs`: per
+ * failing peer, how long until it is; a peer that has just failed is due after a busy tick).
  */
-export function nextTickMs(peers: number, busy: boolean, retriesInMs: readonly number[]): number {
-  if (busy) return BUSY_TICK_MS;
+export function nextTickMs(peers: number, moved: boolean, retriesInMs: readonly number[]): number {
+  if (moved) return BUSY_TICK_MS;
   return Math.max(BUSY_TICK_MS, Math.min(idleTickMs(peers), ...retriesInMs));
 }
 
