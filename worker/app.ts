@@ -18,10 +18,21 @@ import { tickRoutes } from "./routes/tick.js";
 
 export type AppEnv = { Bindings: Env };
 
+/** The routes that move data (worker/memory.ts); the agent's polls and the status reads are not work. */
+export const WORK_ROUTES = [
+  "/api/sync/database/capture",
+  "/api/sync/database/changes",
+  "/api/sync/database/apply",
+  "/api/sync/files/upload",
+  "/api/sync/files/materialized",
+  "/api/sync/files/changes",
+  "/api/sync/files/apply",
+  "/api/sync/files/download",
+];
+
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use("/api/sync/database/*", noteWork);
-  app.use("/api/sync/files/*", noteWork);
+  for (const path of WORK_ROUTES) app.use(path, noteWork);
   app.route("/api/sync", pingRoutes());
   app.route("/api/sync", tickRoutes());
   app.route("/api/sync", settleRoutes());

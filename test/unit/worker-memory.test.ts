@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { withV8Flags } from "../../local-agent/workerd-config.js";
 import { acceptBlob, cachedBlob } from "../../worker/files/blob-cache.js";
+import { createApp, WORK_ROUTES } from "../../worker/app.js";
 import { SETTLE_MS, noteWork, settle } from "../../worker/memory.js";
 
 const g = globalThis as { gc?: unknown };
@@ -49,6 +50,26 @@ describe("settle", () => {
     g.gc = vi.fn();
     expect(settle(false), "the spell was already over").toEqual({ settled: false });
     expect(g.gc).not.toHaveBeenCalled();
+  });
+});
+
+describe("what counts as work", () => {
+  it("the routes that move data do; the agent's polls, status reads and pings do not", async () => {
+    const app = createApp();
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    settle(true);
+    settle(false);
+    // No bindings: each request fails after the middleware ran, which is all this looks at.
+    for (const path of ["/api/sync/files/pending", "/api/sync/files/local", "/api/sync/files/status", "/api/sync/ping", "/api/admin/status", "/ui/site"]) {
+      await app.request(path);
+      expect(settle(false), path).toEqual({ settled: false });
+    }
+    for (const path of WORK_ROUTES) {
+      await app.request(path, { method: path.endsWith("changes") || path.endsWith("download") ? "GET" : "POST" });
+      expect(settle(false), path).toEqual({ settled: false, settleInMs: SETTLE_MS });
+      settle(false);
+    }
+    quiet.mockRestore();
   });
 });
 
