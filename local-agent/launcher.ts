@@ -29,14 +29,6 @@ const NODE_FLAGS: Record<ChildKind, string[]> = {
   agent: ["--expose-gc", "--max-semi-space-size=1"],
 };
 
-/**
- * glibc's malloc raises its mmap threshold (up to 32 MiB) once a large block is freed, and its trim
- * threshold with it: from then on the buffers of a burst (file reads, query results) stay in the
- * heap for good. A fixed threshold keeps large blocks in mappings of their own, returned when
- * freed (B7: ~70 MB less per idle site). Ignored by other C libraries; a value the user set wins.
- */
-const CHILD_ENV = { MALLOC_MMAP_THRESHOLD_: "131072" };
-
 export interface LauncherIo {
   out(line: string): void;
   err(line: string): void;
@@ -194,7 +186,7 @@ class Site {
       kind,
       // Not process.execArgv: a launcher run with --inspect must not hand its port to children.
       args: [...NODE_FLAGS[kind], this.bundle, "__child", kind],
-      env: () => ({ ...CHILD_ENV, ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(this.childConfig()) }),
+      env: () => ({ ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(this.childConfig()) }),
       out: (line) => this.io.out(`[${kind}] ${line}`),
       err: (line) => this.io.err(`[${kind}] ${line}`),
       onReady: (ready) => this.onChildReady(kind, ready),
