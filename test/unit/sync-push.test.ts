@@ -14,7 +14,7 @@ import { ChangeBatchSchema, type ChangeBatch } from "../../functions/wire/databa
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
-import { pushAll } from "../../worker/sync/peers.js";
+import { captureAndPush, pushAll } from "../../worker/sync/peers.js";
 import { SCHEMA, newReplica, siteId, type Replica } from "../property/model.js";
 
 const cleanup: (() => void)[] = [];
@@ -40,21 +40,26 @@ async function acceptingPeer(): Promise<{ url: string; got: ChangeBatch[] }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got };
 }
 
+/** Site A's app database, its state database with two accepting peers, and A's services over them. */
+async function siteWithTwoPeers() {
+  const app: Replica = newReplica("A", siteId(1), { ddl: SCHEMA });
+  cleanup.push(() => app.db.close());
+  const reads: number[] = [];
+  const counted: SqlDb = { ...app.sql, read: (fn) => (reads.push(1), app.sql.read(fn)) };
+  const client: Client = createClient({ url: ":memory:", intMode: "number" });
+  cleanup.push(() => client.close());
+  await migrate(client as unknown as Parameters<typeof migrate>[0]);
+  const db = drizzle(client, { schema });
+  const peers = [await acceptingPeer(), await acceptingPeer()];
+  const sites = [siteId(2), siteId(3)];
+  for (const [i, p] of peers.entries()) await db.insert(schema.peers).values({ id: `p${i}`, url: p.url, addedAt: 0, remoteSite: sites[i]! });
+  const s = { db, siteId: app.site, appDb: counted, engine: app.ctx } as unknown as Services;
+  return { app, reads, db, peers, sites, s };
+}
+
 describe("pushing a change to every peer", () => {
   it("reads our rows once for all peers, tells each who else gets them, and writes a peer's row at most once a second", async () => {
-    const app: Replica = newReplica("A", siteId(1), { ddl: SCHEMA });
-    cleanup.push(() => app.db.close());
-    const reads: number[] = [];
-    const counted: SqlDb = { ...app.sql, read: (fn) => (reads.push(1), app.sql.read(fn)) };
-
-    const client: Client = createClient({ url: ":memory:", intMode: "number" });
-    cleanup.push(() => client.close());
-    await migrate(client as unknown as Parameters<typeof migrate>[0]);
-    const db = drizzle(client, { schema });
-    const peers = [await acceptingPeer(), await acceptingPeer()];
-    const sites = [siteId(2), siteId(3)];
-    for (const [i, p] of peers.entries()) await db.insert(schema.peers).values({ id: `p${i}`, url: p.url, addedAt: 0, remoteSite: sites[i]! });
-    const s = { db, siteId: app.site, appDb: counted, engine: app.ctx } as unknown as Services;
+    const { app, reads, db, peers, sites, s } = await siteWithTwoPeers();
     const peerRows = async () => (await db.select().from(schema.peers).orderBy(schema.peers.id).all()).map((r) => ({ pushed: r.pushedSeq, syncedAt: r.lastSyncAt }));
 
     app.db.exec("INSERT INTO teams (id, number, name) VALUES (1, 254, 'The Cheesy Poofs')");
@@ -76,5 +81,20 @@ describe("pushing a change to every peer", () => {
     expect(peers.map((p) => p.got.length)).toEqual([2, 2]);
     // The checkpoints move with every page; the rows' sync times, shown to the second, stay.
     expect(await peerRows()).toEqual(after.map((r) => ({ ...r, pushed: second.seq })));
+  });
+
+  it("a write captured by any route (a peer's pull too) is pushed to every peer at once", async () => {
+    const { app, peers, s } = await siteWithTwoPeers();
+    expect((await captureAndPush(s)).push, "nothing yet (the first capture sets up the triggers)").toBeNull();
+    app.db.exec("INSERT INTO teams (id, number, name) VALUES (2, 1678, 'Citrus Circuits')");
+    const first = await captureAndPush(s);
+    expect(first.result.captured).toBe(1);
+    expect(first.push, "the capture found a write: it owns the push").not.toBeNull();
+    await first.push;
+    expect(peers.map((p) => p.got.flatMap((b) => b.changes.map((ch) => ch.s.vals["name"])))).toEqual([["Citrus Circuits"], ["Citrus Circuits"]]);
+    // The agent's capture call right after finds nothing: no second push.
+    const again = await captureAndPush(s);
+    expect(again).toEqual({ result: { captured: 0, seq: first.result.seq }, push: null });
+    expect(peers.map((p) => p.got.length)).toEqual([1, 1]);
   });
 });

@@ -1,6 +1,6 @@
 /** /api/sync/database/*: capture (agent), changes (peers pull), apply (peers push). */
 import { Hono } from "hono";
-import { applyRemote, captureLocal, readChanges } from "../../functions/db/engine.js";
+import { applyRemote, readChanges } from "../../functions/db/engine.js";
 import { ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ApplyResult, type ChangesPage } from "../../functions/wire/database.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal, requirePeer } from "../auth.js";
@@ -8,15 +8,14 @@ import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { services } from "../services.js";
 import { knownPeers } from "../sync/known-peers.js";
-import { leaveToPull, notePulled, pushAll, rowsReached, servedPage } from "../sync/peers.js";
+import { captureAndPush, leaveToPull, notePulled, pushAll, rowsReached, servedPage } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
 export function databaseRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .post("/capture", requireLocal(), async (c) => {
-      const s = await services(c.env);
-      const result = await captureLocal(s.appDb, s.engine);
-      if (result.captured) background(c, pushAll(s, ["rows"]));
+      const { result, push } = await captureAndPush(await services(c.env));
+      if (push !== null) background(c, push);
       return c.json(result);
     })
     .get("/changes", requirePeer(), async (c) => {
@@ -28,7 +27,8 @@ export function databaseRoutes(): Hono<AppEnv> {
         pushed = await rowsReached(s, q.for);
       }
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
-      await captureLocal(s.appDb, s.engine);
+      const { push } = await captureAndPush(s);
+      if (push !== null) background(c, push);
       // A pull is anti-entropy: it trusts what the reader itself sent and what we delivered to it, not delivery hints.
       const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for === undefined ? null : { site: q.for, hints: false, pushed });
       if (q.for !== undefined) servedPage(q.for, "rows", page.more);

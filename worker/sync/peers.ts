@@ -5,7 +5,7 @@
  * a lost acknowledgement only costs a duplicate.
  */
 import { and, eq, lt, max, sql } from "drizzle-orm";
-import { applyRemote } from "../../functions/db/engine.js";
+import { applyRemote, captureLocal, type CaptureResult } from "../../functions/db/engine.js";
 import { ApplyResultSchema, ChangesPageSchema, MAX_CHANGES_PER_BATCH, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
 import { PingSchema } from "../../functions/wire/ping.js";
 import { fileFeed } from "../files/feed.js";
@@ -148,6 +148,17 @@ export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows",
   const now = Date.now();
   const due = all.filter((p) => roundDueInMs(p, all.length, now) === 0);
   await Promise.all(due.flatMap((p) => kinds.map((kind) => syncPeer(s, p, { push: true, pull: false }, [kind]))));
+}
+
+/**
+ * Captures the app's latest writes; what that finds goes to every peer at once (`push`, for the
+ * caller to run in the background). Whichever route captures a write owns its push: the agent's
+ * own capture call then finds nothing left, and a write captured by a peer's pull used to wait
+ * for the next tick to reach everyone else (B3: 2–3 s).
+ */
+export async function captureAndPush(s: Services): Promise<{ result: CaptureResult; push: Promise<void> | null }> {
+  const result = await captureLocal(s.appDb, s.engine);
+  return { result, push: result.captured > 0 ? pushAll(s, ["rows"]) : null };
 }
 
 /**
