@@ -16,13 +16,14 @@ import { dropBlobs } from "./files/blob-cache.js";
 /** How long after a tick that saw work the agent asks whether the work has stopped. */
 export const SETTLE_MS = 3_000;
 
+/** Work since the last look (a tick or a settle call). */
 let workSinceLook = false;
+/** Work since the last collection: a look that finds none since the previous look collects. */
 let dirty = false;
 
 /** Middleware for the routes that move data: each request marks the current spell as busy. */
 export const noteWork: MiddlewareHandler = async (_c, next) => {
   workSinceLook = true;
-  dirty = true;
   await next();
 };
 

@@ -1,22 +1,27 @@
 /** /api/sync/database/*: capture (agent), changes (peers pull), apply (peers push). */
-import { Hono } from "hono";
-import { applyRemote, readChanges } from "../../functions/db/engine.js";
+import { Hono, type Context } from "hono";
+import { applyRemote, readChanges, type CaptureResult } from "../../functions/db/engine.js";
 import { ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ApplyResult, type ChangesPage } from "../../functions/wire/database.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
 import { fail } from "../errors.js";
-import { services } from "../services.js";
+import { services, type Services } from "../services.js";
 import { knownPeers } from "../sync/known-peers.js";
 import { captureAndPush, leaveToPull, notePulled, pushAll, rowsReached, servedPage } from "../sync/peers.js";
 import { jsonBody, queryParams } from "../validate.js";
 
+/** Captures the app's latest writes; their push to every peer goes on after the response. */
+async function captureInBackground(c: Context<AppEnv>, s: Services): Promise<CaptureResult> {
+  const { result, push } = await captureAndPush(s);
+  if (push !== null) background(c, push);
+  return result;
+}
+
 export function databaseRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .post("/capture", requireLocal(), async (c) => {
-      const { result, push } = await captureAndPush(await services(c.env));
-      if (push !== null) background(c, push);
-      return c.json(result);
+      return c.json(await captureInBackground(c, await services(c.env)));
     })
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);
@@ -27,8 +32,7 @@ export function databaseRoutes(): Hono<AppEnv> {
         pushed = await rowsReached(s, q.for);
       }
       // Serve rows with the app's latest writes stamped, not values newer than their clocks.
-      const { push } = await captureAndPush(s);
-      if (push !== null) background(c, push);
+      await captureInBackground(c, s);
       // A pull is anti-entropy: it trusts what the reader itself sent and what we delivered to it, not delivery hints.
       const page = await readChanges(s.appDb, s.engine, q.since, q.limit, q.for === undefined ? null : { site: q.for, hints: false, pushed });
       if (q.for !== undefined) servedPage(q.for, "rows", page.more);
