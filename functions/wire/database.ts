@@ -3,7 +3,7 @@ import { z } from "zod";
 import { SiteIdSchema } from "../clock/hlc.js";
 import { RowStateSchema } from "../db/row-state.js";
 
-export const MAX_CHANGES_PER_BATCH = 5000;
+export const MAX_CHANGES_PER_BATCH = 10_000;
 /** The largest change batch a site accepts, in bytes of JSON. */
 export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 /** A page of changes stops growing past this many bytes of values (blobs count as base64), well under MAX_BATCH_BYTES. */

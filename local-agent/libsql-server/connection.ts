@@ -21,11 +21,14 @@ type Statement = Database.Statement;
 const STATEMENT_CACHE_SIZE = 64;
 /** Page cache per connection, in KiB as SQLite takes it (negative); it grows only as pages are read. */
 const CACHE_KIB = -32 * 1024;
+/** What a WAL file is cut back to once copied (SQLite's checkpoint threshold of 1,000 pages). */
+const WAL_KEEP_BYTES = 4 * 1024 * 1024;
 
 export class Connection {
   readonly #db: Database.Database;
   readonly #cache = new Map<string, Statement>();
   #counters: Statement | undefined;
+  #mark = 0n;
   /** Statements that failed with BUSY/LOCKED and have not run to completion since. */
   readonly #stale = new Set<Statement>();
   /** The connection ran something that a later stream must not inherit (pragmas, temp objects). */
@@ -39,9 +42,12 @@ export class Connection {
       // event loop. foreign_keys OFF: `libsql` turns it on by default; the sync engine needs SQLite's default.
       // cache_size: a catch-up batch touches pages all over the user table and the version rows,
       // more than SQLite's 2 MiB default holds, so each page was read again for every row on it.
-      // wal_autocheckpoint stays SQLite's: a larger one of ours leaves the copying to whichever
-      // commit crosses the app's own threshold, the app's.
-      this.#db.exec(`PRAGMA busy_timeout=0; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=${CACHE_KIB}`);
+      // wal_autocheckpoint 0: our commits never copy the WAL back themselves, a thread does
+      // (checkpointer.ts). journal_size_limit: a catch-up's WAL of hundreds of MB is cut back
+      // once it has been copied, instead of staying on disk.
+      this.#db.exec(
+        `PRAGMA busy_timeout=0; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=${CACHE_KIB}; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=${WAL_KEEP_BYTES}`,
+      );
     } catch (e) {
       this.#db.close();
       throw e;
@@ -113,6 +119,16 @@ export class Connection {
       .safeIntegers(true);
     const row = this.#counters.all()[0] as [bigint, bigint, bigint];
     return { total: row[0], changes: row[1], lastInsertRowid: row[2] };
+  }
+
+  /** Remembers the connection's write count, for wroteSinceMark. */
+  mark(): void {
+    this.#mark = this.counters().total;
+  }
+
+  /** Whether rows were written since `mark` (DDL is not counted; a rolled back write is). */
+  wroteSinceMark(): boolean {
+    return this.counters().total !== this.#mark;
   }
 
   /** Records that `stmt` (from `prepare`) failed; without a statement, preparing failed and left nothing active. */

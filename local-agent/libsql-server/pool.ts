@@ -1,12 +1,13 @@
 // The connections of one served database file: opened on demand, one per stream, and a few
 // idle ones kept so that short streams (one `client.execute`) do not reopen the file.
 
+import { Checkpointer } from "./checkpointer.js";
 import { Connection } from "./connection.js";
 import { sqliteErrorCode } from "./errors.js";
 
 const MAX_IDLE = 4;
 const WAL_RETRY_MS = 10_000;
-/** Quiet time after a stream before the WAL is copied back into the database file and caches are freed. */
+/** Quiet time after a stream before the idle connections' caches are freed. */
 const QUIET_MS = 1_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -15,13 +16,16 @@ export class DatabasePool {
   readonly #idle: Connection[] = [];
   #closed = false;
   #quiet: ReturnType<typeof setTimeout> | undefined;
+  readonly checkpointer: Checkpointer;
   /** Connections handed out and not yet released. */
   active = 0;
 
   constructor(
     readonly name: string,
     readonly file: string,
-  ) {}
+  ) {
+    this.checkpointer = new Checkpointer(file);
+  }
 
   /**
    * Creates the file if needed and switches it to WAL. Opening (its first statements read the
@@ -50,11 +54,13 @@ export class DatabasePool {
   acquire(): Connection {
     if (this.#closed) throw new Error(`database ${this.name} is closed`);
     this.active++;
-    const idle = this.#idle.pop();
-    if (idle !== undefined) return idle;
+    let conn = this.#idle.pop();
     try {
-      return new Connection(this.file);
+      conn ??= new Connection(this.file);
+      conn.mark();
+      return conn;
     } catch (e) {
+      conn?.close();
       this.active--;
       throw e;
     }
@@ -64,6 +70,8 @@ export class DatabasePool {
   release(conn: Connection): void {
     this.active--;
     if (conn.closed) return;
+    // A stream that wrote has its pages copied back soon; one that only read costs nothing.
+    if (conn.wroteSinceMark()) this.checkpointer.request();
     const clean = conn.rollback() && !conn.tainted && !conn.dirty;
     if (clean && !this.#closed && this.#idle.length < MAX_IDLE) {
       this.#idle.push(conn);
@@ -74,22 +82,17 @@ export class DatabasePool {
   }
 
   /**
-   * Once no stream has ended for QUIET_MS: a passive checkpoint (commits copy the WAL back only
-   * past 1,000 pages; what is left would wait for the next burst), and the idle connections'
-   * page caches handed back (up to 32 MiB each after a catch-up; an idle site should not hold
-   * them, B7). Passive: it never waits for a reader or a writer, and what it could not copy is
-   * copied next time. Nearly free when the WAL is already copied back.
+   * Once no stream has ended for QUIET_MS: the idle connections' page caches handed back (up to
+   * 32 MiB each after a catch-up; an idle site should not hold them, B7).
    */
   #quietSoon(): void {
     clearTimeout(this.#quiet);
     this.#quiet = setTimeout(() => {
       if (this.#closed || this.active > 0) return;
-      for (const [i, conn] of [...this.#idle].entries()) {
+      for (const conn of [...this.#idle]) {
         try {
-          if (i === 0) conn.queryUncached("PRAGMA wal_checkpoint(PASSIVE)");
           conn.queryUncached("PRAGMA shrink_memory");
         } catch {
-          // Busy or broken: the next quiet moment, or the app's next commit, checkpoints.
           this.#idle.splice(this.#idle.indexOf(conn), 1);
           conn.close();
         }
@@ -99,6 +102,7 @@ export class DatabasePool {
   }
 
   close(): void {
+    this.checkpointer.close();
     clearTimeout(this.#quiet);
     this.#closed = true;
     for (const conn of this.#idle.splice(0)) conn.close();

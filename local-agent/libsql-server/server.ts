@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
 import { resolve as resolvePath } from "node:path";
+import { failureReporter } from "./checkpointer.js";
 import { HttpError } from "./errors.js";
 import { runPipeline, type PipelineContext } from "./pipeline.js";
 import { describeZodError, encodeJson, encodePipelineResponse, PipelineReqBodySchema } from "./protocol.js";
@@ -145,6 +146,7 @@ export async function startLibsqlServer(opts: LibsqlServerOptions): Promise<Libs
       if (file === undefined || file === "" || file === ":memory:") throw new Error(`libsql server: database ${name} needs a file path`);
       const pool = new DatabasePool(name, resolvePath(file));
       pools.set(name, pool);
+      pool.checkpointer.onResult = failureReporter(name, log);
       await pool.init();
     }
   } catch (e) {

@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "libsql";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { Checkpointer, failureReporter, type CheckpointResult } from "../../local-agent/libsql-server/checkpointer.js";
+import { Connection } from "../../local-agent/libsql-server/connection.js";
+import { executeRequest } from "../../local-agent/libsql-server/execute.js";
+import { DatabasePool } from "../../local-agent/libsql-server/pool.js";
+import { StreamRegistry } from "../../local-agent/libsql-server/streams.js";
+
+const dir = mkdtempSync(join(tmpdir(), "libsql-server-checkpointer-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const closers: (() => void)[] = [];
+afterEach(() => closers.splice(0).forEach((close) => close()));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean, what: string, limitMs = 10_000): Promise<void> {
+  for (let waited = 0; !check(); waited += 10) {
+    if (waited > limitMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A WAL database with one table, and a connection of ours (no automatic checkpoints) to write it. */
+function walFile(): { file: string; writer: Database.Database } {
+  const file = join(dir, `db-${++n}.db`);
+  const writer = new Database(file);
+  writer.exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)");
+  closers.push(() => writer.close());
+  return { file, writer };
+}
+
+/** Writes `pages` rows of one page each, in one transaction. */
+function writePages(db: Database.Database, pages: number): void {
+  const ins = db.prepare("INSERT INTO t (b) VALUES (randomblob(4000))");
+  db.exec("BEGIN");
+  for (let i = 0; i < pages; i++) ins.run();
+  db.exec("COMMIT");
+}
+
+function checkpointer(file: string, opts: { gapMs?: number; idleExitMs?: number } = {}): { cp: Checkpointer; results: CheckpointResult[] } {
+  const cp = new Checkpointer(file, opts);
+  const results: CheckpointResult[] = [];
+  cp.onResult = (r) => results.push(r);
+  closers.push(() => cp.close());
+  return { cp, results };
+}
+
+describe("checkpointer", () => {
+  it("copies the whole WAL back into the database file on its thread", async () => {
+    const { file, writer } = walFile();
+    writePages(writer, 300);
+    const before = statSync(file).size;
+    const { cp, results } = checkpointer(file);
+    cp.request();
+    await until(() => results.length === 1, "a checkpoint");
+    const r = results[0]!;
+    expect("ok" in r && r.ok[0], JSON.stringify(r)).toBe(0);
+    if (!("ok" in r)) throw new Error(r.error);
+    expect(r.ok[1]).toBeGreaterThanOrEqual(300);
+    expect(r.ok[2], "every frame copied back").toBe(r.ok[1]);
+    expect(statSync(file).size - before).toBeGreaterThanOrEqual(300 * 4096);
+    expect(cp.hasThread).toBe(true);
+  });
+
+  it("folds the requests made while one runs, or within the gap after it, into one more checkpoint", async () => {
+    const { file, writer } = walFile();
+    const { cp, results } = checkpointer(file, { gapMs: 200 });
+    for (let i = 0; i < 5; i++) {
+      writePages(writer, 10);
+      cp.request();
+    }
+    await until(() => results.length === 2, "the second checkpoint");
+    await sleep(600);
+    expect(results).toHaveLength(2);
+    const last = results[1]!;
+    if (!("ok" in last)) throw new Error(last.error);
+    expect(last.ok[2], "the folded checkpoint copied the later writes too").toBe(last.ok[1]);
+  });
+
+  it("tries again, a bounded number of times, while a reader keeps frames from being copied", async () => {
+    const { file, writer } = walFile();
+    writePages(writer, 5);
+    const reader = new Database(file);
+    closers.push(() => reader.close());
+    reader.exec("BEGIN");
+    reader.prepare("SELECT count(*) FROM t").get();
+    writePages(writer, 20);
+    const { cp, results } = checkpointer(file, { gapMs: 10 });
+    cp.request();
+    await until(() => results.length === 6, "the first checkpoint and its five retries");
+    await sleep(200);
+    expect(results, "no retry past the bound").toHaveLength(6);
+    for (const r of results) {
+      if (!("ok" in r)) throw new Error(r.error);
+      expect(r.ok[2]).toBeLessThan(r.ok[1]);
+    }
+    reader.exec("COMMIT");
+    cp.request();
+    await until(() => results.length === 7, "a checkpoint once the reader is done");
+    const done = results[6]!;
+    if (!("ok" in done)) throw new Error(done.error);
+    expect(done.ok[2]).toBe(done.ok[1]);
+  });
+
+  it("reports a thread that cannot open the file, and starts a new one at the next request", async () => {
+    const { cp, results } = checkpointer(join(dir, "missing-folder", "app.db"), { gapMs: 10 });
+    cp.request();
+    await until(() => results.length === 1, "the failure");
+    expect("error" in results[0]!).toBe(true);
+    cp.request();
+    await until(() => results.length === 2, "the second failure");
+    expect("error" in results[1]!).toBe(true);
+  });
+
+  it("ends its thread when idle, and a later request starts it again", async () => {
+    const { file, writer } = walFile();
+    writePages(writer, 3);
+    const { cp, results } = checkpointer(file, { gapMs: 10, idleExitMs: 50 });
+    cp.request();
+    await until(() => results.length === 1, "a checkpoint");
+    await until(() => !cp.hasThread, "the idle thread to end");
+    writePages(writer, 3);
+    cp.request();
+    await until(() => results.length === 2, "a checkpoint on a new thread");
+    const r = results[1]!;
+    if (!("ok" in r)) throw new Error(r.error);
+    expect(r.ok[2]).toBe(r.ok[1]);
+    cp.close();
+    expect(cp.hasThread).toBe(false);
+    cp.request();
+    await sleep(100);
+    expect(results, "nothing runs after close").toHaveLength(2);
+  });
+});
+
+describe("failureReporter", () => {
+  it("logs a failure once, again when its reason changes, and again after a success", () => {
+    const lines: string[] = [];
+    const report = failureReporter("app", (l) => lines.push(l));
+    for (const r of [{ error: "disk I/O error" }, { error: "disk I/O error" }, { error: "database is locked" }, { ok: [0, 3, 3] }, { error: "database is locked" }] as CheckpointResult[]) report(r);
+    expect(lines).toEqual(["checkpoint of app failed: disk I/O error", "checkpoint of app failed: database is locked", "checkpoint of app failed: database is locked"]);
+  });
+});
+
+describe("the pool's connections and checkpoints", () => {
+  it("never copy the WAL back when they commit; the stream that wrote asks the thread to", async () => {
+    const file = join(dir, `pool-${++n}.db`);
+    const pool = new DatabasePool("app", file);
+    await pool.init();
+    const registry = new StreamRegistry(100, 3, () => undefined);
+    closers.push(() => {
+      registry.closeAll();
+      pool.close();
+    });
+    const results: CheckpointResult[] = [];
+    pool.checkpointer.onResult = (r) => results.push(r);
+    const run = (stream: ReturnType<StreamRegistry["open"]>, sql: string) => {
+      const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
+      if (result.type === "error") throw new Error(result.error.message);
+    };
+
+    const reading = registry.open(pool);
+    run(reading, "SELECT 1");
+    registry.dispose(reading);
+    await sleep(100);
+    expect(results, "a stream that only read asks for nothing").toHaveLength(0);
+
+    const writing = registry.open(pool);
+    run(writing, "CREATE TABLE t (b BLOB)");
+    run(writing, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT randomblob(4000) FROM n");
+    const committed = statSync(file).size;
+    expect(committed, "2,000 pages committed, none copied back by the commit").toBeLessThan(100 * 4096);
+    registry.dispose(writing);
+    await until(() => results.length === 1, "the thread's checkpoint");
+    const r = results[0]!;
+    if (!("ok" in r)) throw new Error(r.error);
+    expect(r.ok[2]).toBe(r.ok[1]);
+    expect(statSync(file).size).toBeGreaterThan(2000 * 4096);
+
+    const conn = new Connection(file);
+    closers.push(() => conn.close());
+    expect(conn.queryUncached("PRAGMA wal_autocheckpoint")).toEqual([[0n]]);
+  });
+});
