@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
-import { noteServed, pullFeed, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
+import { noteServed, pullFeed, pullPageLimit, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached, roundDueInMs, tickPeer } from "../../worker/sync/peers.js";
 import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, recentlySeen, retryAfterMs, syncedJustNow } from "../../worker/sync/cadence.js";
 
@@ -44,11 +44,11 @@ function gate<T>() {
 }
 
 /** Entries are their own sequence numbers; the peer holds `peerHead` of them, two per page. */
-function scriptedFeed(opts: { peerHead: number; ourHead: number; accept: boolean; fetchGate?: (since: number) => Promise<void>; stallMs?: number }) {
-  const log = { sent: [] as number[][], fetched: [] as number[], applied: [] as number[] };
+function scriptedFeed(opts: { peerHead: number; ourHead: number; accept: boolean; fetchGate?: (since: number) => Promise<void>; stallMs?: number; page?: number }) {
+  const log = { sent: [] as number[][], fetched: [] as number[], limits: [] as number[], applied: [] as number[] };
   const feed: Feed<number> = {
     checkpoints: { pushed: "pushedSeq", pulled: "pulledSeq", remote: "remoteSeq" },
-    page: 2,
+    page: opts.page ?? 2,
     ...(opts.stallMs === undefined ? {} : { stallMs: opts.stallMs }),
     async read(_s, _p, since, limit) {
       const items = Array.from({ length: Math.max(0, Math.min(limit, opts.ourHead - since)) }, (_, i) => since + i + 1);
@@ -60,6 +60,7 @@ function scriptedFeed(opts: { peerHead: number; ourHead: number; accept: boolean
     },
     async fetch(_s, _p, since, limit): Promise<FeedPage<number>> {
       log.fetched.push(since);
+      log.limits.push(limit);
       await opts.fetchGate?.(since);
       const items = Array.from({ length: Math.max(0, Math.min(limit, opts.peerHead - since)) }, (_, i) => since + i + 1);
       return { site: PEER_SITE, items, last: items.at(-1) ?? since, head: opts.peerHead, more: since + items.length < opts.peerHead };
@@ -89,6 +90,18 @@ describe("replication loop", () => {
     expect(await pushFeed(s, peer, feed)).toBe(5);
     expect(log.sent).toEqual([[1, 2], [3, 4], [5]]);
     expect((await checkpoints(s, "p2")).pushed).toBe(5);
+  });
+
+  it("a pull starts with a small page and doubles it up to the feed's page, so the puller starts applying at once", async () => {
+    expect([0, 1, 2, 3, 4, 5, 60].map((page) => pullPageLimit(10_000, page))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+    expect(pullPageLimit(500, 0), "a feed with smaller pages keeps them").toBe(500);
+    const s = await servicesWithPeer("p-slow");
+    const { feed, log } = scriptedFeed({ peerHead: 30_000, ourHead: 0, accept: true, page: 10_000 });
+    const peer = (await s.db.select().from(schema.peers).get())!;
+    expect(await pullFeed(s, peer, feed)).toBe(30_000);
+    expect(log.limits).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
+    expect(log.fetched).toEqual([0, 1000, 3000, 7000, 15_000, 25_000]);
+    expect((await checkpoints(s, "p-slow")).pulled).toBe(30_000);
   });
 
   it("a pull takes pushes over only while it streams pages, and then runs one more round for them", async () => {
