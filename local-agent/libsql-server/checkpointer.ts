@@ -5,11 +5,13 @@
 // pages all over the table and the version rows: each commit wrote ~27 MB of WAL (B8) and then
 // copied them all back, with its fsyncs, before the next page could start. That copy was a third
 // of the apply. Our connections never checkpoint (wal_autocheckpoint=0, connection.ts); this
-// thread does, with its own connection, while the server goes on: at most one checkpoint at a
-// time and one per GAP_MS, so a page rewritten by several commits is copied once. PASSIVE: it
+// thread does, with its own connection, while the server goes on, once a write leaves more
+// than SQLite's 1,000 pages in the WAL: at most one checkpoint at a time and one per GAP_MS, so
+// a page rewritten by several commits is copied once. PASSIVE: it
 // never waits for, nor blocks, a reader or a writer (the app's included); what it cannot copy
 // yet is copied next time.
 
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
@@ -61,11 +63,14 @@ export class Checkpointer {
   readonly #gapMs: number;
   readonly #idleExitMs: number;
 
-  /** `gapMs` and `idleExitMs` replace GAP_MS and IDLE_EXIT_MS (tests). */
+  readonly #walBytes: number;
+
+  /** `walBytes`: see afterWrite; `gapMs` and `idleExitMs` replace GAP_MS and IDLE_EXIT_MS (tests). */
   constructor(
     readonly file: string,
-    opts: { gapMs?: number; idleExitMs?: number } = {},
+    opts: { walBytes?: number; gapMs?: number; idleExitMs?: number } = {},
   ) {
+    this.#walBytes = opts.walBytes ?? 0;
     this.#gapMs = opts.gapMs ?? GAP_MS;
     this.#idleExitMs = opts.idleExitMs ?? IDLE_EXIT_MS;
   }
@@ -73,6 +78,22 @@ export class Checkpointer {
   /** Whether the thread is running (it starts at the first request and ends when idle). */
   get hasThread(): boolean {
     return this.#worker !== null;
+  }
+
+  /**
+   * Called after a stream wrote: asks for a checkpoint once the WAL holds more than `walBytes`
+   * (what our connections cut it back to, so past that it holds that much not yet copied).
+   * Small writes (a tick's, one row of the app's) wait for more, as SQLite would have them: a
+   * thread started for every few pages would cost an idle site more than the copying.
+   */
+  afterWrite(): void {
+    let size = 0;
+    try {
+      size = statSync(`${this.file}-wal`).size;
+    } catch {
+      // No WAL file: nothing to copy.
+    }
+    if (size > this.#walBytes) this.request();
   }
 
   /** Asks for a checkpoint: now if none ran within GAP_MS (and none is running), else once that allows. */

@@ -21,8 +21,11 @@ type Statement = Database.Statement;
 const STATEMENT_CACHE_SIZE = 64;
 /** Page cache per connection, in KiB as SQLite takes it (negative); it grows only as pages are read. */
 const CACHE_KIB = -32 * 1024;
-/** What a WAL file is cut back to once copied (SQLite's checkpoint threshold of 1,000 pages). */
-const WAL_KEEP_BYTES = 4 * 1024 * 1024;
+/**
+ * What a WAL file is cut back to once copied: ~1,000 pages, SQLite's checkpoint threshold. A
+ * WAL larger than this holds that much written since it was last copied (checkpointer.ts).
+ */
+export const WAL_KEEP_BYTES = 4 * 1024 * 1024;
 
 export class Connection {
   readonly #db: Database.Database;

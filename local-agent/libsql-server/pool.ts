@@ -2,7 +2,7 @@
 // idle ones kept so that short streams (one `client.execute`) do not reopen the file.
 
 import { Checkpointer } from "./checkpointer.js";
-import { Connection } from "./connection.js";
+import { Connection, WAL_KEEP_BYTES } from "./connection.js";
 import { sqliteErrorCode } from "./errors.js";
 
 const MAX_IDLE = 4;
@@ -24,7 +24,7 @@ export class DatabasePool {
     readonly name: string,
     readonly file: string,
   ) {
-    this.checkpointer = new Checkpointer(file);
+    this.checkpointer = new Checkpointer(file, { walBytes: WAL_KEEP_BYTES });
   }
 
   /**
@@ -70,8 +70,8 @@ export class DatabasePool {
   release(conn: Connection): void {
     this.active--;
     if (conn.closed) return;
-    // A stream that wrote has its pages copied back soon; one that only read costs nothing.
-    if (conn.wroteSinceMark()) this.checkpointer.request();
+    // A stream that wrote may have filled the WAL; one that only read costs nothing.
+    if (conn.wroteSinceMark()) this.checkpointer.afterWrite();
     const clean = conn.rollback() && !conn.tainted && !conn.dirty;
     if (clean && !this.#closed && this.#idle.length < MAX_IDLE) {
       this.#idle.push(conn);

@@ -66,6 +66,23 @@ describe("checkpointer", () => {
     expect(cp.hasThread).toBe(true);
   });
 
+  it("after a write, asks for a checkpoint only once the WAL holds more than its threshold", async () => {
+    const { file, writer } = walFile();
+    writePages(writer, 20);
+    const { cp, results } = checkpointer(file, { walBytes: 1024 * 1024 });
+    cp.afterWrite();
+    await sleep(100);
+    expect(results, "20 pages wait for more").toHaveLength(0);
+    expect(cp.hasThread).toBe(false);
+    writePages(writer, 300);
+    cp.afterWrite();
+    await until(() => results.length === 1, "a checkpoint of the larger WAL");
+    const r = results[0]!;
+    if (!("ok" in r)) throw new Error(r.error);
+    expect(r.ok[1]).toBeGreaterThanOrEqual(320);
+    expect(r.ok[2]).toBe(r.ok[1]);
+  });
+
   it("folds the requests made while one runs, or within the gap after it, into one more checkpoint", async () => {
     const { file, writer } = walFile();
     const { cp, results } = checkpointer(file, { gapMs: 200 });
@@ -169,8 +186,14 @@ describe("the pool's connections and checkpoints", () => {
     await sleep(100);
     expect(results, "a stream that only read asks for nothing").toHaveLength(0);
 
+    const small = registry.open(pool);
+    run(small, "CREATE TABLE t (b BLOB)");
+    run(small, "INSERT INTO t VALUES (randomblob(4000))");
+    registry.dispose(small);
+    await sleep(100);
+    expect(results, "a small write leaves the copying for later").toHaveLength(0);
+
     const writing = registry.open(pool);
-    run(writing, "CREATE TABLE t (b BLOB)");
     run(writing, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT randomblob(4000) FROM n");
     const committed = statSync(file).size;
     expect(committed, "2,000 pages committed, none copied back by the commit").toBeLessThan(100 * 4096);
