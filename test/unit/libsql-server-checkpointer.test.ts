@@ -41,7 +41,7 @@ function writePages(db: Database.Database, pages: number): void {
   db.exec("COMMIT");
 }
 
-function checkpointer(file: string, opts: { gapMs?: number; idleExitMs?: number } = {}): { cp: Checkpointer; results: CheckpointResult[] } {
+function checkpointer(file: string, opts: { walBytes?: number; gapMs?: number; idleExitMs?: number } = {}): { cp: Checkpointer; results: CheckpointResult[] } {
   const cp = new Checkpointer(file, opts);
   const results: CheckpointResult[] = [];
   cp.onResult = (r) => results.push(r);

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
-import { noteServed, pullFeed, pullPageLimit, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
+import { noteServed, pullFeed, pageLimit, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached, roundDueInMs, tickPeer } from "../../worker/sync/peers.js";
 import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, recentlySeen, retryAfterMs, syncedJustNow } from "../../worker/sync/cadence.js";
 
@@ -92,9 +92,18 @@ describe("replication loop", () => {
     expect((await checkpoints(s, "p2")).pushed).toBe(5);
   });
 
+  it("a push starts with a small page and doubles it up to the feed's page, so the peer starts applying at once", async () => {
+    const s = await servicesWithPeer("p-slow-push");
+    const { feed, log } = scriptedFeed({ peerHead: 0, ourHead: 20_000, accept: true, page: 10_000 });
+    const peer = (await s.db.select().from(schema.peers).get())!;
+    expect(await pushFeed(s, peer, feed)).toBe(20_000);
+    expect(log.sent.map((items) => items.length)).toEqual([1000, 2000, 4000, 8000, 5000]);
+    expect((await checkpoints(s, "p-slow-push")).pushed).toBe(20_000);
+  });
+
   it("a pull starts with a small page and doubles it up to the feed's page, so the puller starts applying at once", async () => {
-    expect([0, 1, 2, 3, 4, 5, 60].map((page) => pullPageLimit(10_000, page))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
-    expect(pullPageLimit(500, 0), "a feed with smaller pages keeps them").toBe(500);
+    expect([0, 1, 2, 3, 4, 5, 60].map((page) => pageLimit(10_000, page))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+    expect(pageLimit(500, 0), "a feed with smaller pages keeps them").toBe(500);
     const s = await servicesWithPeer("p-slow");
     const { feed, log } = scriptedFeed({ peerHead: 30_000, ourHead: 0, accept: true, page: 10_000 });
     const peer = (await s.db.select().from(schema.peers).get())!;

@@ -76,6 +76,18 @@ function ahead<P>(read: () => Promise<P>): Promise<P> {
   return p;
 }
 
+/**
+ * A flight's first pages are smaller, doubling up to the feed's page: the receiver applies the
+ * first one while the sender reads the next, larger one. A first page of 10,000 changes kept a
+ * site back from a break waiting ~0.5 s before it could start (B8), and a new peer 1.9 s for its
+ * first row (B4).
+ */
+const FIRST_PAGE = 1_000;
+
+export function pageLimit(feedPage: number, page: number): number {
+  return Math.min(feedPage, FIRST_PAGE * 2 ** Math.min(page, 20));
+}
+
 /** Rounds one flight may run for callers that asked while it was running. */
 const MAX_ROUNDS = 20;
 
@@ -187,7 +199,7 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
     if (!p) return 0;
     let since = p[feed.checkpoints.pushed];
     let sent = 0;
-    let next = ahead(() => feed.read(s, p, since, feed.page));
+    let next = ahead(() => feed.read(s, p, since, pageLimit(feed.page, 0)));
     for (let page = 0; page < MAX_PAGES; page++) {
       const batch = await next;
       flight.beat = Date.now();
@@ -197,7 +209,7 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       const held = batch.last <= stored;
       const more = (batch.more || held) && page + 1 < MAX_PAGES;
       const from = held ? stored : batch.last;
-      if (more) next = ahead(() => feed.read(s, p, from, feed.page));
+      if (more) next = ahead(() => feed.read(s, p, from, pageLimit(feed.page, page + 1)));
       // A page can be empty and still move the checkpoint: the peer already holds all of it. A
       // deferred page ends the round: the peer's pull takes it, and tells us how far it got.
       if (batch.items.length && !held && !(await feed.send(s, p, batch.items))) break;
@@ -210,17 +222,6 @@ export function pushFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
   }, feed.stallMs ?? FLIGHT_STALL_MS);
 }
 
-/**
- * A pull's first pages are smaller, doubling up to the feed's page: the puller applies the first
- * one while the peer reads the next, larger one. A first page of 10,000 changes kept a site back
- * from a break waiting ~0.5 s before it could start (B8).
- */
-const FIRST_PULL_PAGE = 1_000;
-
-export function pullPageLimit(feedPage: number, page: number): number {
-  return Math.min(feedPage, FIRST_PULL_PAGE * 2 ** Math.min(page, 20));
-}
-
 /** Fetches the peer's entries after our pull checkpoint and applies them. Returns how many changed something. */
 export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<number> {
   return single(peer.id, feed.checkpoints.pulled, async (flight, first) => {
@@ -231,7 +232,7 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
     if (!p || streamingFromUs(p.remoteSite, feed as Feed<unknown>)) return 0;
     let since = p[feed.checkpoints.pulled];
     let applied = 0;
-    let next = ahead(() => feed.fetch(s, p, since, pullPageLimit(feed.page, 0), since));
+    let next = ahead(() => feed.fetch(s, p, since, pageLimit(feed.page, 0), since));
     for (let page = 0; page < MAX_PAGES; page++) {
       const body = await next;
       flight.beat = Date.now();
@@ -240,7 +241,7 @@ export function pullFeed<T>(s: Services, peer: Peer, feed: Feed<T>): Promise<num
       flight.streamingFrom = more ? body.site : null;
       // `since` is what we have applied: the peer's pushes to us can skip it.
       const committed = since;
-      if (more) next = ahead(() => feed.fetch(s, p, body.last, pullPageLimit(feed.page, page + 1), committed));
+      if (more) next = ahead(() => feed.fetch(s, p, body.last, pageLimit(feed.page, page + 1), committed));
       if (body.items.length) applied += await feed.apply(s, body.site, body.items);
       since = body.last;
       await s.db
