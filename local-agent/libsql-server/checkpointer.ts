@@ -5,11 +5,10 @@
 // pages all over the table and the version rows: each commit wrote ~27 MB of WAL (B8) and then
 // copied them all back, with its fsyncs, before the next page could start. That copy was a third
 // of the apply. Our connections never checkpoint (wal_autocheckpoint=0, connection.ts); this
-// thread does, with its own connection, while the server goes on, once a write leaves more
-// than SQLite's 1,000 pages in the WAL: at most one checkpoint at a time and one per GAP_MS, so
-// a page rewritten by several commits is copied once. PASSIVE: it
-// never waits for, nor blocks, a reader or a writer (the app's included); what it cannot copy
-// yet is copied next time.
+// thread does, with its own connection, while the server goes on, once a write leaves more than
+// SQLite's 1,000 pages in the WAL: at most one checkpoint at a time and one per GAP_MS, so a page
+// rewritten by several commits is copied once. PASSIVE: it never waits for, nor blocks, a reader
+// or a writer (the app's included); what it cannot copy yet is copied next time.
 
 import { statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -60,10 +59,9 @@ export class Checkpointer {
   /** Every result, for tests and the db server's log. */
   onResult: (r: CheckpointResult) => void = () => undefined;
 
+  readonly #walBytes: number;
   readonly #gapMs: number;
   readonly #idleExitMs: number;
-
-  readonly #walBytes: number;
 
   /** `walBytes`: see afterWrite; `gapMs` and `idleExitMs` replace GAP_MS and IDLE_EXIT_MS (tests). */
   constructor(

@@ -79,8 +79,7 @@ function ahead<P>(read: () => Promise<P>): Promise<P> {
 /**
  * A flight's first pages are smaller, doubling up to the feed's page: the receiver applies the
  * first one while the sender reads the next, larger one. A first page of 10,000 changes kept a
- * site back from a break waiting ~0.5 s before it could start (B8), and a new peer 1.9 s for its
- * first row (B4).
+ * site back from a break waiting ~0.5 s before it could start (B8).
  */
 const FIRST_PAGE = 1_000;
 
