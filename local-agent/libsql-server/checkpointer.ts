@@ -63,7 +63,7 @@ export class Checkpointer {
   readonly #gapMs: number;
   readonly #idleExitMs: number;
 
-  /** `walBytes`: see afterWrite; `gapMs` and `idleExitMs` replace GAP_MS and IDLE_EXIT_MS (tests). */
+  /** `walBytes`: see walOver; `gapMs` and `idleExitMs` replace GAP_MS and IDLE_EXIT_MS (tests). */
   constructor(
     readonly file: string,
     opts: { walBytes?: number; gapMs?: number; idleExitMs?: number } = {},
@@ -79,19 +79,17 @@ export class Checkpointer {
   }
 
   /**
-   * Called after a stream wrote: asks for a checkpoint once the WAL holds more than `walBytes`
-   * (what our connections cut it back to, so past that it holds that much not yet copied).
-   * Small writes (a tick's, one row of the app's) wait for more, as SQLite would have them: a
-   * thread started for every few pages would cost an idle site more than the copying.
+   * Whether the WAL is larger than `walBytes`: what our connections cut it back to once it is
+   * copied, so past that it holds at least that much not copied yet. Less is left to the pool's
+   * quiet moment: a thread started for every few pages (a tick's write, one row of the app's)
+   * would cost an idle site more than the copying.
    */
-  afterWrite(): void {
-    let size = 0;
+  walOver(): boolean {
     try {
-      size = statSync(`${this.file}-wal`).size;
+      return statSync(`${this.file}-wal`).size > this.#walBytes;
     } catch {
-      // No WAL file: nothing to copy.
+      return false;
     }
-    if (size > this.#walBytes) this.request();
   }
 
   /** Asks for a checkpoint: now if none ran within GAP_MS (and none is running), else once that allows. */

@@ -16,6 +16,8 @@ export class DatabasePool {
   readonly #idle: Connection[] = [];
   #closed = false;
   #quiet: ReturnType<typeof setTimeout> | undefined;
+  /** A stream wrote since the last quiet moment. */
+  #unsaved = false;
   readonly checkpointer: Checkpointer;
   /** Connections handed out and not yet released. */
   active = 0;
@@ -71,7 +73,10 @@ export class DatabasePool {
     this.active--;
     if (conn.closed) return;
     // A stream that wrote may have filled the WAL; one that only read costs nothing.
-    if (conn.wroteSinceMark()) this.checkpointer.afterWrite();
+    if (conn.wroteSinceMark()) {
+      this.#unsaved = true;
+      if (this.checkpointer.walOver()) this.checkpointer.request();
+    }
     const clean = conn.rollback() && !conn.tainted && !conn.dirty;
     if (clean && !this.#closed && this.#idle.length < MAX_IDLE) {
       this.#idle.push(conn);
@@ -82,13 +87,20 @@ export class DatabasePool {
   }
 
   /**
-   * Once no stream has ended for QUIET_MS: the idle connections' page caches handed back (up to
-   * 32 MiB each after a catch-up; an idle site should not hold them, B7).
+   * Once no stream has ended for QUIET_MS: what was written since the last look is copied back
+   * into the database file (a copy of the file alone then holds it), by the thread when the WAL
+   * is large, here when it is not (a few pages, nearly free); and the idle connections' page
+   * caches handed back (up to 32 MiB each after a catch-up; an idle site should not hold them, B7).
    */
   #quietSoon(): void {
     clearTimeout(this.#quiet);
     this.#quiet = setTimeout(() => {
       if (this.#closed || this.active > 0) return;
+      if (this.#unsaved) {
+        this.#unsaved = false;
+        if (this.checkpointer.walOver()) this.checkpointer.request();
+        else this.#checkpointHere();
+      }
       for (const conn of [...this.#idle]) {
         try {
           conn.queryUncached("PRAGMA shrink_memory");
@@ -99,6 +111,15 @@ export class DatabasePool {
       }
     }, QUIET_MS);
     this.#quiet.unref();
+  }
+
+  /** A passive checkpoint on an idle connection: it never waits; what it cannot copy now is copied at a later quiet moment. */
+  #checkpointHere(): void {
+    try {
+      this.#idle[0]?.queryUncached("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch {
+      this.#unsaved = true;
+    }
   }
 
   close(): void {
