@@ -79,14 +79,14 @@ export class Checkpointer {
   }
 
   /**
-   * Whether the WAL is larger than `walBytes`: what our connections cut it back to once it is
-   * copied, so past that it holds at least that much not copied yet. Less is left to the pool's
-   * quiet moment: a thread started for every few pages (a tick's write, one row of the app's)
-   * would cost an idle site more than the copying.
+   * Whether the WAL is larger than `bytes` (by default `walBytes`: what our connections cut it
+   * back to once it is copied, so past that it holds at least that much not copied yet). Less is
+   * left to the pool's quiet moment: a thread started for every few pages (a tick's write, one
+   * row of the app's) would cost an idle site more than the copying.
    */
-  walOver(): boolean {
+  walOver(bytes = this.#walBytes): boolean {
     try {
-      return statSync(`${this.file}-wal`).size > this.#walBytes;
+      return statSync(`${this.file}-wal`).size > bytes;
     } catch {
       return false;
     }

@@ -129,9 +129,13 @@ export class Connection {
     this.#mark = this.counters().total;
   }
 
-  /** Whether rows were written since `mark` (DDL is not counted; a rolled back write is). */
+  /** Whether rows were written since `mark` (DDL is not counted; a rolled back write is; a connection that cannot tell says yes). */
   wroteSinceMark(): boolean {
-    return this.counters().total !== this.#mark;
+    try {
+      return this.counters().total !== this.#mark;
+    } catch {
+      return true;
+    }
   }
 
   /** Records that `stmt` (from `prepare`) failed; without a statement, preparing failed and left nothing active. */

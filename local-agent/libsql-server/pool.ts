@@ -7,7 +7,15 @@ import { sqliteErrorCode } from "./errors.js";
 
 const MAX_IDLE = 4;
 const WAL_RETRY_MS = 10_000;
-/** Quiet time after a stream before the idle connections' caches are freed. */
+/**
+ * The WAL a long stream of writes may grow to before a writer copies it back itself. The thread
+ * copies as the writes go, but the WAL starts over only when a write finds all of it copied,
+ * which a stream that never pauses seldom gives it: a 1.2 M-row initial sync grew it to 400 MB
+ * (B9), and a larger one would grow it further. Past this size the stream's next release copies
+ * the little the thread has not, so the next write starts the WAL over (and cuts the file back).
+ */
+const WAL_MAX_BYTES = 256 * 1024 * 1024;
+/** Quiet time after a stream before what it wrote is copied back, and the idle connections' caches are freed. */
 const QUIET_MS = 1_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -22,11 +30,16 @@ export class DatabasePool {
   /** Connections handed out and not yet released. */
   active = 0;
 
+  readonly #walMaxBytes: number;
+
+  /** `walMaxBytes` replaces WAL_MAX_BYTES (tests). */
   constructor(
     readonly name: string,
     readonly file: string,
+    opts: { walMaxBytes?: number } = {},
   ) {
     this.checkpointer = new Checkpointer(file, { walBytes: WAL_KEEP_BYTES });
+    this.#walMaxBytes = opts.walMaxBytes ?? WAL_MAX_BYTES;
   }
 
   /**
@@ -72,12 +85,14 @@ export class DatabasePool {
   release(conn: Connection): void {
     this.active--;
     if (conn.closed) return;
-    // A stream that wrote may have filled the WAL; one that only read costs nothing.
-    if (conn.wroteSinceMark()) {
-      this.#unsaved = true;
-      if (this.checkpointer.walOver()) this.checkpointer.request();
-    }
+    const wrote = conn.wroteSinceMark();
     const clean = conn.rollback() && !conn.tainted && !conn.dirty;
+    // A stream that wrote may have filled the WAL; one that only read costs nothing.
+    if (wrote) {
+      this.#unsaved = true;
+      if (this.checkpointer.walOver(this.#walMaxBytes)) this.#checkpointOn(clean ? conn : this.#idle[0]);
+      else if (this.checkpointer.walOver()) this.checkpointer.request();
+    }
     if (clean && !this.#closed && this.#idle.length < MAX_IDLE) {
       this.#idle.push(conn);
     } else {
@@ -99,7 +114,7 @@ export class DatabasePool {
       if (this.#unsaved) {
         this.#unsaved = false;
         if (this.checkpointer.walOver()) this.checkpointer.request();
-        else this.#checkpointHere();
+        else this.#checkpointOn(this.#idle[0]);
       }
       for (const conn of [...this.#idle]) {
         try {
@@ -113,10 +128,10 @@ export class DatabasePool {
     this.#quiet.unref();
   }
 
-  /** A passive checkpoint on an idle connection: it never waits; what it cannot copy now is copied at a later quiet moment. */
-  #checkpointHere(): void {
+  /** A passive checkpoint on `conn`, here: it never waits; what it cannot copy now is copied at a later quiet moment. */
+  #checkpointOn(conn: Connection | undefined): void {
     try {
-      this.#idle[0]?.queryUncached("PRAGMA wal_checkpoint(PASSIVE)");
+      conn?.queryUncached("PRAGMA wal_checkpoint(PASSIVE)");
     } catch {
       this.#unsaved = true;
     }

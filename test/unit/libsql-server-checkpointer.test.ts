@@ -203,3 +203,55 @@ describe("the pool's connections and checkpoints", () => {
     expect(conn.queryUncached("PRAGMA wal_autocheckpoint")).toEqual([[0n]]);
   });
 });
+
+describe("a WAL that a stream of writes never lets start over", () => {
+  it("is copied back by the writer itself past its cap, so the next write starts it over", async () => {
+    const file = join(dir, `capped-${++n}.db`);
+    const pool = new DatabasePool("app", file, { walMaxBytes: 1024 * 1024 });
+    await pool.init();
+    const registry = new StreamRegistry(100, 3, () => undefined);
+    closers.push(() => {
+      registry.closeAll();
+      pool.close();
+    });
+    const write = (sql: string) => {
+      const stream = registry.open(pool);
+      const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
+      registry.dispose(stream);
+      if (result.type === "error") throw new Error(result.error.message);
+    };
+    const framesInWal = () => {
+      const db = new Database(file);
+      try {
+        // A checkpoint that cannot run (a writer busy) still reports; here nothing else writes.
+        return (db.prepare("PRAGMA wal_checkpoint(PASSIVE)").raw(true).get() as number[])[1]!;
+      } finally {
+        db.close();
+      }
+    };
+    write("CREATE TABLE t (b BLOB)");
+    // 2 MB: past the 1 MiB cap, under the ~4 MiB at which the thread would be asked.
+    write("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t SELECT randomblob(4000) FROM n");
+    expect(pool.checkpointer.hasThread).toBe(false);
+    write("INSERT INTO t VALUES (x'00')");
+    expect(framesInWal(), "the WAL started over at the write after the cap").toBeLessThan(20);
+  });
+
+  it("is left to grow under the cap: the thread or the quiet moment copies it", async () => {
+    const file = join(dir, `uncapped-${++n}.db`);
+    const pool = new DatabasePool("app", file);
+    await pool.init();
+    const registry = new StreamRegistry(100, 3, () => undefined);
+    closers.push(() => {
+      registry.closeAll();
+      pool.close();
+    });
+    const stream = registry.open(pool);
+    for (const sql of ["CREATE TABLE t (b BLOB)", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t SELECT randomblob(4000) FROM n", "INSERT INTO t VALUES (x'00')"]) {
+      const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
+      if (result.type === "error") throw new Error(result.error.message);
+    }
+    registry.dispose(stream);
+    expect(statSync(`${file}-wal`).size, "the later write went on after the 500 pages").toBeGreaterThan(500 * 4000);
+  });
+});
