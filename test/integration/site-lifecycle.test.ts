@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { retryStale } from "../../local-agent/http.js";
 import { cli, freePort, isRunning, ping, remember, Site, sweep, tempRoot, waitUntil } from "./site-harness.js";
 
 afterAll(() => sweep());
@@ -160,11 +161,14 @@ describe("memory after a burst", () => {
     const { site, port } = await Site.start(root, "gc");
     const token = readFileSync(path.join(site.dataDir, "admin-token"), "utf8").trim();
     const post = async (pathname: string): Promise<Record<string, unknown>> => {
-      const res = await fetch(`http://127.0.0.1:${port}${pathname}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: "{}",
-      });
+      // workerd may close a kept-alive connection just as it is reused (a full test run hit it once).
+      const res = await retryStale(() =>
+        fetch(`http://127.0.0.1:${port}${pathname}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: "{}",
+        }),
+      );
       expect(res.status).toBe(200);
       return (await res.json()) as Record<string, unknown>;
     };
