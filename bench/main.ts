@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       if (interrupted) break;
       const bench = CASES[id];
       log(`\n== ${id}: ${bench.title} (target ${bench.target})`);
+      await ctx.afterRetired();
       const t0 = performance.now();
       let o: Outcome;
       try {

@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ArgsError, DEFAULT_SEED, parseBenchArgs, RUN_ORDER } from "../../bench/args.js";
+import { BenchContext } from "../../bench/context.js";
 import { failed, skipped } from "../../bench/outcome.js";
 import { appendResults, toRecord } from "../../bench/results.js";
 import { FULL, QUICK, withOverrides } from "../../bench/sizes.js";
+import type { RunningSite } from "../../bench/sites.js";
 import { configXml, type SyncthingNode } from "../../bench/syncthing.js";
 
 const dirs: string[] = [];
@@ -49,6 +51,23 @@ describe("bench arguments", () => {
     expect(QUICK.b4.rows).toBeLessThan(FULL.b4.rows);
     expect(QUICK.b9.bigRows).toBeLessThan(FULL.b9.bigRows);
     expect(QUICK.b7.seconds).toBeLessThan(FULL.b7.seconds);
+  });
+});
+
+describe("retired sites", () => {
+  it("are waited for before the next benchmark starts: their stopping is not in its figures", async () => {
+    const ctx = new BenchContext(parseBenchArgs([], "/r.json"), tmpdir(), () => undefined);
+    let stopped!: () => void;
+    const site = { stop: () => new Promise<void>((resolve) => (stopped = resolve)) } as unknown as RunningSite;
+    ctx.retire([site]);
+    let waited = false;
+    const after = ctx.afterRetired().then(() => (waited = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(waited, "still stopping").toBe(false);
+    stopped();
+    await after;
+    expect(waited).toBe(true);
+    await ctx.afterRetired();
   });
 });
 
