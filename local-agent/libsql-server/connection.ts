@@ -31,7 +31,8 @@ export class Connection {
   readonly #db: Database.Database;
   readonly #cache = new Map<string, Statement>();
   #counters: Statement | undefined;
-  #mark = 0n;
+  /** total_changes() at the last wroteSinceLastLook. */
+  #seen = 0n;
   /** Statements that failed with BUSY/LOCKED and have not run to completion since. */
   readonly #stale = new Set<Statement>();
   /** The connection ran something that a later stream must not inherit (pragmas, temp objects). */
@@ -124,15 +125,16 @@ export class Connection {
     return { total: row[0], changes: row[1], lastInsertRowid: row[2] };
   }
 
-  /** Remembers the connection's write count, for wroteSinceMark. */
-  mark(): void {
-    this.#mark = this.counters().total;
-  }
-
-  /** Whether rows were written since `mark` (DDL is not counted; a rolled back write is; a connection that cannot tell says yes). */
-  wroteSinceMark(): boolean {
+  /**
+   * Whether rows were written since the last call (or since the connection opened: its count
+   * starts at 0). DDL is not counted; a rolled back write is; a connection that cannot tell says yes.
+   */
+  wroteSinceLastLook(): boolean {
     try {
-      return this.counters().total !== this.#mark;
+      const total = this.counters().total;
+      const wrote = total !== this.#seen;
+      this.#seen = total;
+      return wrote;
     } catch {
       return true;
     }

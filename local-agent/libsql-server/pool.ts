@@ -69,13 +69,11 @@ export class DatabasePool {
   acquire(): Connection {
     if (this.#closed) throw new Error(`database ${this.name} is closed`);
     this.active++;
-    let conn = this.#idle.pop();
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
     try {
-      conn ??= new Connection(this.file);
-      conn.mark();
-      return conn;
+      return new Connection(this.file);
     } catch (e) {
-      conn?.close();
       this.active--;
       throw e;
     }
@@ -85,7 +83,8 @@ export class DatabasePool {
   release(conn: Connection): void {
     this.active--;
     if (conn.closed) return;
-    const wrote = conn.wroteSinceMark();
+    // Idle connections run nothing that writes, so the last look was this stream's start.
+    const wrote = conn.wroteSinceLastLook();
     const clean = conn.rollback() && !conn.tainted && !conn.dirty;
     // A stream that wrote may have filled the WAL; one that only read costs nothing.
     if (wrote) {

@@ -7,7 +7,7 @@ import { Checkpointer, failureReporter, type CheckpointResult } from "../../loca
 import { Connection } from "../../local-agent/libsql-server/connection.js";
 import { executeRequest } from "../../local-agent/libsql-server/execute.js";
 import { DatabasePool } from "../../local-agent/libsql-server/pool.js";
-import { StreamRegistry } from "../../local-agent/libsql-server/streams.js";
+import { StreamRegistry, type Stream } from "../../local-agent/libsql-server/streams.js";
 
 const dir = mkdtempSync(join(tmpdir(), "libsql-server-checkpointer-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -147,6 +147,32 @@ describe("checkpointer", () => {
   });
 });
 
+/** A pool serving a new file, and how to run SQL on its streams as the server does. */
+async function servedPool(opts: { walMaxBytes?: number } = {}) {
+  const file = join(dir, `pool-${++n}.db`);
+  const pool = new DatabasePool("app", file, opts);
+  await pool.init();
+  const registry = new StreamRegistry(100, 3, () => undefined);
+  closers.push(() => {
+    registry.closeAll();
+    pool.close();
+  });
+  const run = (stream: Stream, sql: string): void => {
+    const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
+    if (result.type === "error") throw new Error(result.error.message);
+  };
+  /** Runs `sqls` on one stream, then closes it (the connection goes back to the pool). */
+  const inStream = (...sqls: string[]): void => {
+    const stream = registry.open(pool);
+    try {
+      for (const sql of sqls) run(stream, sql);
+    } finally {
+      registry.dispose(stream);
+    }
+  };
+  return { file, pool, registry, run, inStream };
+}
+
 describe("failureReporter", () => {
   it("logs a failure once, again when its reason changes, and again after a success", () => {
     const lines: string[] = [];
@@ -158,31 +184,15 @@ describe("failureReporter", () => {
 
 describe("the pool's connections and checkpoints", () => {
   it("never copy the WAL back when they commit; the stream that wrote asks the thread to", async () => {
-    const file = join(dir, `pool-${++n}.db`);
-    const pool = new DatabasePool("app", file);
-    await pool.init();
-    const registry = new StreamRegistry(100, 3, () => undefined);
-    closers.push(() => {
-      registry.closeAll();
-      pool.close();
-    });
+    const { file, pool, registry, run, inStream } = await servedPool();
     const results: CheckpointResult[] = [];
     pool.checkpointer.onResult = (r) => results.push(r);
-    const run = (stream: ReturnType<StreamRegistry["open"]>, sql: string) => {
-      const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
-      if (result.type === "error") throw new Error(result.error.message);
-    };
 
-    const reading = registry.open(pool);
-    run(reading, "SELECT 1");
-    registry.dispose(reading);
+    inStream("SELECT 1");
     await sleep(100);
     expect(results, "a stream that only read asks for nothing").toHaveLength(0);
 
-    const small = registry.open(pool);
-    run(small, "CREATE TABLE t (b BLOB)");
-    run(small, "INSERT INTO t VALUES (randomblob(4000))");
-    registry.dispose(small);
+    inStream("CREATE TABLE t (b BLOB)", "INSERT INTO t VALUES (randomblob(4000))");
     await sleep(100);
     expect(results, "a small write starts no thread").toHaveLength(0);
     expect(pool.checkpointer.hasThread).toBe(false);
@@ -206,20 +216,7 @@ describe("the pool's connections and checkpoints", () => {
 
 describe("a WAL that a stream of writes never lets start over", () => {
   it("is copied back by the writer itself past its cap, so the next write starts it over", async () => {
-    const file = join(dir, `capped-${++n}.db`);
-    const pool = new DatabasePool("app", file, { walMaxBytes: 1024 * 1024 });
-    await pool.init();
-    const registry = new StreamRegistry(100, 3, () => undefined);
-    closers.push(() => {
-      registry.closeAll();
-      pool.close();
-    });
-    const write = (sql: string) => {
-      const stream = registry.open(pool);
-      const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
-      registry.dispose(stream);
-      if (result.type === "error") throw new Error(result.error.message);
-    };
+    const { file, pool, inStream: write } = await servedPool({ walMaxBytes: 1024 * 1024 });
     const framesInWal = () => {
       const db = new Database(file);
       try {
@@ -238,20 +235,8 @@ describe("a WAL that a stream of writes never lets start over", () => {
   });
 
   it("is left to grow under the cap: the thread or the quiet moment copies it", async () => {
-    const file = join(dir, `uncapped-${++n}.db`);
-    const pool = new DatabasePool("app", file);
-    await pool.init();
-    const registry = new StreamRegistry(100, 3, () => undefined);
-    closers.push(() => {
-      registry.closeAll();
-      pool.close();
-    });
-    const stream = registry.open(pool);
-    for (const sql of ["CREATE TABLE t (b BLOB)", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t SELECT randomblob(4000) FROM n", "INSERT INTO t VALUES (x'00')"]) {
-      const { result } = executeRequest(stream, { type: "execute", stmt: { sql } });
-      if (result.type === "error") throw new Error(result.error.message);
-    }
-    registry.dispose(stream);
+    const { file, inStream } = await servedPool();
+    inStream("CREATE TABLE t (b BLOB)", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t SELECT randomblob(4000) FROM n", "INSERT INTO t VALUES (x'00')");
     expect(statSync(`${file}-wal`).size, "the later write went on after the 500 pages").toBeGreaterThan(500 * 4000);
   });
 });
