@@ -57,6 +57,11 @@ export interface AppliedBatch extends ApplyResult {
    * it also delivers to, so there is nothing to forward when those are all our peers.
    */
   unheld: number;
+  /**
+   * The sequence before this batch's rows took theirs. With `unheld` 0, every sequence after it
+   * (up to the site's new head) went to a row exactly as the sender sent it, which the sender holds.
+   */
+  seqBase: number;
 }
 
 const MUTE: Stmt = { sql: "INSERT INTO _scoutsync_mute VALUES (1)" };
@@ -127,6 +132,7 @@ export async function applyChanges(
     if (!wanted.has(key)) wanted.set(key, { t: v.tbl, g: v.gid, s: stateOf(v, null) });
   }
 
+  const seqBase = meta.seq;
   const present = await presentValues(tx, schema, [...existing.values()]);
   const result: ApplyResult = { applied: 0, unchanged: 0, parked: 0 };
   const planned: Planned[] = [];
@@ -166,7 +172,7 @@ export async function applyChanges(
   const failed = await execGroups(tx, groups.map((g) => g.group), [MUTE], [UNMUTE, ...(round.after?.() ?? [])]);
   result.parked = parkedNow + failed;
   result.applied -= result.parked;
-  return { ...result, unheld: planned.filter((p) => p.changed && p.held === NOBODY).length };
+  return { ...result, unheld: planned.filter((p) => p.changed && p.held === NOBODY).length, seqBase };
 }
 
 /**

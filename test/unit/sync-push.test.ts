@@ -1,21 +1,22 @@
 /**
  * A captured change pushed to every peer at once (worker/sync/peers.ts pushAll), over a real
  * state database, an in-process app database and peers that record what they are sent: one
- * read of our rows serves all the pushes, and the peers' rows are not rewritten per change.
+ * read of our rows serves all the pushes, the peers' rows are not rewritten per change, and rows
+ * pulled from a peer are not read again to be skipped by our pushes to it.
  */
 import { createClient, type Client } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { captureLocal } from "../../functions/db/engine.js";
+import { captureLocal, readChanges } from "../../functions/db/engine.js";
 import type { SqlDb } from "../../functions/db/port.js";
 import { ChangeBatchSchema, type ChangeBatch } from "../../functions/wire/database.js";
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
-import { captureAndPush, pushAll } from "../../worker/sync/peers.js";
-import { SCHEMA, newReplica, siteId, type Replica } from "../property/model.js";
+import { applyPulled, captureAndPush, pushAll } from "../../worker/sync/peers.js";
+import { SCHEMA, newReplica, overTheWire, siteId, type Replica } from "../property/model.js";
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -96,5 +97,48 @@ describe("pushing a change to every peer", () => {
     const again = await captureAndPush(s);
     expect(again).toEqual({ result: { captured: 0, seq: first.result.seq }, push: null });
     expect(peers.map((p) => p.got.length)).toEqual([1, 1]);
+  });
+
+  it("rows pulled from a peer and applied as they came are not walked by our next push to it; after a local write or a merge they are", async () => {
+    const { app, db, peers, sites, s } = await siteWithTwoPeers();
+    await captureLocal(app.sql, app.ctx);
+    const b: Replica = newReplica("B", sites[0]!, { ddl: SCHEMA });
+    cleanup.push(() => b.db.close());
+    const pushed = async () => (await db.select().from(schema.peers).orderBy(schema.peers.id).all()).map((r) => r.pushedSeq);
+    /** B's changes after `since`, applied on A as A's pull from B delivers them. */
+    const fromB = async (since: number) => {
+      await captureLocal(b.sql, b.ctx);
+      const page = await readChanges(b.sql, b.ctx, since, 100);
+      return { result: await applyPulled(s, b.site, overTheWire(b.site, page.changes)), last: page.last };
+    };
+
+    b.db.exec("INSERT INTO teams (id, number, name) VALUES (1, 254, 'The Cheesy Poofs'), (2, 1678, 'Citrus Circuits')");
+    const first = await fromB(0);
+    expect(first.result).toMatchObject({ applied: 2, unheld: 0 });
+    expect(await pushed(), "B holds what it sent; the other peer does not").toEqual([first.result.seq, 0]);
+    await pushAll(s, ["rows"]);
+    expect(peers.map((p) => p.got.flatMap((x) => x.changes.map((ch) => ch.s.vals["name"])))).toEqual([[], ["The Cheesy Poofs", "Citrus Circuits"]]);
+
+    // A local write not pushed yet comes before the next batch's sequences: the checkpoint stays.
+    app.db.exec("INSERT INTO teams (id, number, name) VALUES (3, 971, 'Spartan Robotics')");
+    b.db.exec("UPDATE teams SET tag = 'NorCal' WHERE id = 2");
+    const second = await fromB(first.last);
+    expect(second.result).toMatchObject({ applied: 1, captured: 1, unheld: 0 });
+    expect((await pushed())[0]).toBe(first.result.seq);
+    await pushAll(s, ["rows"]);
+    expect(peers[0]!.got.flatMap((x) => x.changes.map((ch) => ch.s.vals["name"])), "B gets A's row, not its own back").toEqual(["Spartan Robotics"]);
+    expect(await pushed()).toEqual([second.result.seq, second.result.seq]);
+
+    // A state merged with a local edit is news to B: it must be pushed, so the checkpoint stays.
+    app.db.exec("UPDATE teams SET number = 1679 WHERE id = 2");
+    await captureLocal(app.sql, app.ctx);
+    await pushAll(s, ["rows"]);
+    const before = await pushed();
+    b.db.exec("UPDATE teams SET name = 'Citrus' WHERE id = 2");
+    const third = await fromB(second.last);
+    expect(third.result).toMatchObject({ applied: 1, unheld: 1 });
+    expect(await pushed()).toEqual(before);
+    await pushAll(s, ["rows"]);
+    expect(peers[0]!.got.at(-1)!.changes.map((ch) => [ch.s.vals["name"], ch.s.vals["number"]])).toEqual([["Citrus", 1679]]);
   });
 });

@@ -4,7 +4,8 @@
  * away resumes where it stopped instead of rescanning, and since every delivery is idempotent,
  * a lost acknowledgement only costs a duplicate.
  */
-import { and, eq, lt, max, sql } from "drizzle-orm";
+import { and, eq, gte, lt, max, sql } from "drizzle-orm";
+import type { AppliedBatch } from "../../functions/db/apply.js";
 import { applyRemote, captureLocal, type CaptureResult } from "../../functions/db/engine.js";
 import { ApplyResultSchema, ChangesPageSchema, MAX_CHANGES_PER_BATCH, type ChangeBatch, type RowChange } from "../../functions/wire/database.js";
 import { PingSchema } from "../../functions/wire/ping.js";
@@ -42,7 +43,7 @@ const rowFeed: Feed<RowChange> = {
     return { site: body.site, items: body.changes, last: body.last, head: body.head, more: body.more };
   },
   async apply(s, from, items) {
-    return (await applyRemote(s.appDb, s.engine, { from }, items)).applied;
+    return (await applyPulled(s, from, items)).applied;
   },
 };
 
@@ -166,12 +167,31 @@ export async function captureAndPush(s: Services): Promise<{ result: CaptureResu
  * skip that far (it pulls what it lacks, we push what is new; neither sends the other's pages again).
  */
 export async function notePulled(s: Services, site: string, applied: number, kind: FeedKind): Promise<void> {
-  if (applied <= 0) return;
-  const column = FEEDS[kind].checkpoints.pushed;
+  await pushedUpTo(s, site, kind, applied, 0);
+}
+
+/** Moves our push checkpoint for `site` to `upTo`, if it had reached `from` (0: whatever it was). */
+async function pushedUpTo(s: Services, site: string, kind: FeedKind, upTo: number, from: number): Promise<void> {
+  if (upTo <= from) return;
+  const column = peers[FEEDS[kind].checkpoints.pushed];
   await s.db
     .update(peers)
-    .set({ [column]: applied })
-    .where(and(eq(peers.remoteSite, site), lt(peers[column], applied)));
+    .set({ [FEEDS[kind].checkpoints.pushed]: upTo })
+    .where(and(eq(peers.remoteSite, site), lt(column, upTo), gte(column, from)));
+}
+
+/**
+ * Applies a page of rows pulled from a peer. When it changed nothing here beyond what the peer
+ * sent, the sequences it took are all rows that peer holds: our push checkpoint for it moves
+ * past them, as long as it had reached them. Otherwise our next push reads them all only to skip
+ * them: after an initial sync, 116,000 rows that a site stopped soon after read before its first
+ * pull when it came back (B8). Pushes to us are left out: each is small, and this would cost
+ * every one of them a write of the peer's row.
+ */
+export async function applyPulled(s: Services, from: string, changes: RowChange[]): Promise<AppliedBatch & CaptureResult> {
+  const result = await applyRemote(s.appDb, s.engine, { from }, changes);
+  if (result.unheld === 0) await pushedUpTo(s, from, "rows", result.seq, result.seqBase);
+  return result;
 }
 
 /** How far our rows have reached that site, by its pulls or our pushes. */
