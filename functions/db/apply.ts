@@ -18,7 +18,7 @@ import { inKeys, insertRowsStmts, jsonRowsSelect, splitRows } from "./json-rows.
 import { readLocalValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
 import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
-import { isAlive, maxStampOf, mergeStates, revivedState, stateKey, type RowState } from "./row-state.js";
+import { isAlive, maxStampOf, mergeStates, revivedState, sameState, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
 import { VERSION_JSON, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByGid, type VersionRow } from "./version-rows.js";
@@ -142,14 +142,12 @@ export async function applyChanges(
     const vals = ev ? present.get(key) : undefined;
     const local = ev ? stateOf(ev, ev.why === null ? (vals ?? null) : null) : null;
     const merged = local ? mergeStates(local, ch.s) : ch.s;
-    // Keys only when there is something to compare (a new row is neither the same nor a merge).
-    const mergedKey = local === null ? null : stateKey(merged);
-    const same = local !== null && mergedKey === stateKey(local);
+    const same = local !== null && sameState(merged, local);
     if (same && !forced.has(key)) {
       result.unchanged++;
       continue;
     }
-    const adopted = received.has(key) && (merged === ch.s || (mergedKey ?? stateKey(merged)) === stateKey(ch.s));
+    const adopted = received.has(key) && sameState(merged, ch.s);
     const held = same ? { src: ev?.src ?? null, also: ev?.also ?? [] } : adopted ? { src: incoming.from, also: incoming.also.filter((x) => x !== ctx.site) } : NOBODY;
     planned.push({ ch, held, merged, ev, vals, changed: !same });
   }
