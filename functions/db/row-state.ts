@@ -109,9 +109,10 @@ export function mergeStates(a: RowState, b: RowState): RowState {
     if (sa === null) pick = b;
     else if (sb === null) pick = a;
     else if (sa !== sb) pick = sa > sb ? a : b;
-    // Equal stamps mean the same write; differing values would be a bug elsewhere, but the
-    // larger encoding wins so that replicas still agree.
-    else pick = valKey(a.vals[col] ?? null) >= valKey(b.vals[col] ?? null) ? a : b;
+    // Equal stamps mean the same write, nearly always the same value (compared by identity
+    // first: encoding both was most of a catch-up's merging); differing values would be a bug
+    // elsewhere, but the larger encoding wins so that replicas still agree.
+    else pick = sameVal(a.vals[col] ?? null, b.vals[col] ?? null) || valKey(a.vals[col] ?? null) >= valKey(b.vals[col] ?? null) ? a : b;
     out.vals[col] = pick.vals[col] ?? null;
     out.clk[col] = colStamp(pick, col) as Stamp;
   }
@@ -141,11 +142,14 @@ export function sameState(a: RowState, b: RowState): boolean {
   if (cols.length !== Object.keys(b.vals).length) return false;
   for (const col of cols) {
     if (!(col in b.vals) || (a.clk[col] ?? a.ins) !== (b.clk[col] ?? b.ins)) return false;
-    const va = a.vals[col] ?? null;
-    const vb = b.vals[col] ?? null;
-    if (va !== vb && (va === null || vb === null || typeof va !== "object" || typeof vb !== "object" || valKey(va) !== valKey(vb))) return false;
+    if (!sameVal(a.vals[col] ?? null, b.vals[col] ?? null)) return false;
   }
   return true;
+}
+
+/** Equal values: the same primitive, or objects with the same encoding. */
+function sameVal(a: Val, b: Val): boolean {
+  return a === b || (a !== null && b !== null && typeof a === "object" && typeof b === "object" && valKey(a) === valKey(b));
 }
 
 /** The highest stamp anywhere in the state, to move the local clock past it. */

@@ -1,6 +1,7 @@
 /**
  * sameState (functions/db/row-state.ts) against the canonical text it replaced in the apply:
- * two states are the same exactly when their normalized JSON texts are equal.
+ * two states are the same exactly when their normalized JSON texts are equal; and the merge
+ * it judges stays a join (commutative, idempotent) with its shortcut for equal values.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -44,6 +45,9 @@ describe("sameState", () => {
           expect(sameState(x, y)).toBe(canonical(x) === canonical(y));
           expect(sameState(y, x)).toBe(sameState(x, y));
         }
+        // The merge is a join: whichever side it starts from, and merging again changes nothing.
+        expect(canonical(mergeStates(b, a))).toBe(canonical(m));
+        expect(canonical(mergeStates(m, a))).toBe(canonical(m));
       }),
       { seed: 20261203, numRuns: 2000 },
     );
