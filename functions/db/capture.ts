@@ -262,6 +262,6 @@ async function refreshParked(tx: SqlExec, schema: Schema, edits: { v: VersionRow
   for (const { v, t, cols } of edits) {
     if (v.lk === null) continue;
     const vals = (await readLocalValues(tx, schema, t, [v.lk])).get(String(v.lk));
-    for (const col of cols) if (vals && col in vals) v.x[col] = vals[col] ?? null;
+    for (const col of cols) if (vals && Object.hasOwn(vals, col)) v.x[col] = vals[col] ?? null;
   }
 }

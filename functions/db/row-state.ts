@@ -48,9 +48,13 @@ export const RowStateSchema = z.object({
   vals: recordOf<Val>(valProblem),
 });
 
+/**
+ * A column's stamp, or null when the state does not hold the column. Own properties only: a
+ * column may be named `constructor` or `valueOf`, which every object inherits.
+ */
 export function colStamp(s: RowState, col: string): Stamp | null {
-  if (!(col in s.vals)) return null;
-  return s.clk[col] ?? s.ins;
+  if (!Object.hasOwn(s.vals, col)) return null;
+  return Object.hasOwn(s.clk, col) ? (s.clk[col] as Stamp) : s.ins;
 }
 
 /** The newest write to the row (inserts and column updates, not deletes). */
@@ -83,7 +87,7 @@ export function updatedState(s: RowState, changed: Record<string, Val>, at: Stam
 export function reinsertedState(s: RowState, vals: Record<string, Val>, at: Stamp): RowState {
   // Columns this insert did not write (ones this site does not have) keep their own stamps.
   const clk: Record<string, Stamp> = {};
-  for (const col of Object.keys(s.vals)) if (!(col in vals)) clk[col] = colStamp(s, col) as Stamp;
+  for (const col of Object.keys(s.vals)) if (!Object.hasOwn(vals, col)) clk[col] = colStamp(s, col) as Stamp;
   return normalize({ ins: at, clk, del: s.del, vals: { ...s.vals, ...vals } });
 }
 
@@ -124,7 +128,7 @@ export function normalize(s: RowState): RowState {
   const clk: Record<string, Stamp> = {};
   for (const col of Object.keys(s.clk).sort()) {
     const st = s.clk[col] as Stamp;
-    if (col in s.vals && st !== s.ins) clk[col] = st;
+    if (Object.hasOwn(s.vals, col) && st !== s.ins) clk[col] = st;
   }
   return { ins: s.ins, clk, del: s.del, vals: s.vals };
 }
@@ -141,7 +145,7 @@ export function sameState(a: RowState, b: RowState): boolean {
   const cols = Object.keys(a.vals);
   if (cols.length !== Object.keys(b.vals).length) return false;
   for (const col of cols) {
-    if (!(col in b.vals) || (a.clk[col] ?? a.ins) !== (b.clk[col] ?? b.ins)) return false;
+    if (colStamp(a, col) !== colStamp(b, col)) return false;
     if (!sameVal(a.vals[col] ?? null, b.vals[col] ?? null)) return false;
   }
   return true;

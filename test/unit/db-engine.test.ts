@@ -80,6 +80,19 @@ describe("merge rules", () => {
     for (const r of reps) expect(rows(r.db, "SELECT number, name FROM teams")).toEqual([[254n, "Robo Raiders"]]);
   });
 
+  it("columns named like what every object inherits (constructor, valueOf, toString) merge like any other", async () => {
+    const ddl = ['CREATE TABLE robots (id INTEGER PRIMARY KEY, "constructor" TEXT, "valueOf" TEXT, "toString" TEXT)'];
+    const { reps, net } = await mesh(2, { ddl });
+    const [a, b] = reps as [Replica, Replica];
+    run(a.db, `INSERT INTO robots (id, "constructor", "valueOf", "toString") VALUES (1, 'orig', 'orig', 'orig')`);
+    await net.settle();
+    run(a.db, `UPDATE robots SET "constructor" = 'earlier', "valueOf" = 'A' WHERE id = 1`);
+    await sleep(5);
+    run(b.db, `UPDATE robots SET "constructor" = 'later', "toString" = 'B' WHERE id = 1`);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, `SELECT "constructor", "valueOf", "toString" FROM robots`)).toEqual([["later", "A", "B"]]);
+  });
+
   it.each([
     ["B writes last", 0, 1],
     ["A writes last", 1, 0],

@@ -17,7 +17,8 @@ function canonical(s: RowState): string {
 }
 
 const STAMPS = ["1", "2", "3"].map((d) => d.padStart(32, "0"));
-const COLS = ["a", "b", "c"];
+// Two names every object inherits: a column may be called so.
+const COLS = ["a", "constructor", "valueOf"];
 // Few values, so that equal ones come up often; the reference twice, in both key orders.
 const VALS: Val[] = [null, "x", "y", "", 0, 1, { i: "9007199254740993" }, { f: 1.5 }, { f: "Infinity" }, { b: "AA==" }, { r: "g1", t: "teams" }, { t: "teams", r: "g1" }];
 
