@@ -9,6 +9,7 @@
  * cannot hold a row itself.
  */
 import { addTo } from "../util/multimap.js";
+import { setOwn } from "../util/own-key.js";
 import { observe, stamp, stampHlc, tick } from "../clock/hlc.js";
 import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
@@ -341,7 +342,7 @@ function planRow(
   const sets: { col: string; sql: string; args: Arg[] }[] = [];
   for (const [col, val] of Object.entries(merged.vals)) {
     if (!local.has(col)) {
-      v.x[col] = val;
+      setOwn(v.x, col, val);
       continue;
     }
     if (val !== null && typeof val === "object" && "r" in val) {

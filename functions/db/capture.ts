@@ -6,6 +6,7 @@
  */
 import { stamp, tick, type Stamp } from "../clock/hlc.js";
 import { addTo } from "../util/multimap.js";
+import { setOwn } from "../util/own-key.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
 import { pkGid, rowGid } from "./identity.js";
@@ -125,8 +126,8 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
       const x: Record<string, Val> = {};
       for (const [col, val] of Object.entries(existing.x)) {
         if (local.has(col)) continue;
-        x[col] = val;
-        clk[col] = colStamp({ ins: existing.ins, clk: existing.clk, del: existing.del, vals: existing.x }, col) ?? existing.ins;
+        setOwn(x, col, val);
+        setOwn(clk, col, colStamp({ ins: existing.ins, clk: existing.clk, del: existing.del, vals: existing.x }, col) ?? existing.ins);
       }
       Object.assign(existing, { ins: at, clk, x, why: null, lk });
       return existing;
@@ -166,7 +167,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
           index(v);
         }
         const cols = [...parseChangedCols(e.cols), ...(written.get(versionKey(t.name, String(k))) ?? [])];
-        for (const col of cols) v.clk[col] = at;
+        for (const col of cols) setOwn(v.clk, col, at);
         if (v.why !== null) parkedEdits.push({ v, t, cols });
       }
     } else if (e.op === OP_DELETE) {
@@ -181,7 +182,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
       if (e.vals) {
         const vals = decodeTypedList(e.vals);
         t.cols.forEach((c, i) => {
-          v!.x[c.name] = vals[i] ?? null;
+          setOwn(v!.x, c.name, vals[i] ?? null);
         });
         tombs.push({ v, t });
       }
@@ -253,7 +254,7 @@ async function keepTombValues(tx: SqlExec, schema: Schema, tombs: { v: VersionRo
   }
   for (const w of wanted) {
     const gid = gids.get(versionKey(w.parent, String(w.key)));
-    if (gid) w.v.x[w.col] = { r: gid, t: w.parent };
+    if (gid) setOwn(w.v.x, w.col, { r: gid, t: w.parent });
   }
 }
 
@@ -262,6 +263,6 @@ async function refreshParked(tx: SqlExec, schema: Schema, edits: { v: VersionRow
   for (const { v, t, cols } of edits) {
     if (v.lk === null) continue;
     const vals = (await readLocalValues(tx, schema, t, [v.lk])).get(String(v.lk));
-    for (const col of cols) if (vals && Object.hasOwn(vals, col)) v.x[col] = vals[col] ?? null;
+    for (const col of cols) if (vals && Object.hasOwn(vals, col)) setOwn(v.x, col, vals[col] ?? null);
   }
 }

@@ -3,6 +3,7 @@
  * tables turned into row references ({r, t}) so that they mean the same row on every site.
  */
 import { addTo } from "../util/multimap.js";
+import { setOwn } from "../util/own-key.js";
 import { quoteIdent } from "../sql/ident.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { pkArgs } from "./identity.js";
@@ -50,7 +51,7 @@ export async function readLocalValues(
         const parent = refs?.get(c.name);
         const key = typeof v === "number" ? BigInt(v) : v !== null && typeof v === "object" && "i" in v ? BigInt(v.i) : null;
         if (parent && key !== null) pending.push({ vals, col: c.name, parent, key });
-        vals[c.name] = v;
+        setOwn(vals, c.name, v);
       });
       out.set(keyOf[i]!(r), vals);
     }
@@ -85,6 +86,6 @@ async function resolveRefs(tx: SqlExec, pending: { vals: Record<string, Val>; co
   }
   for (const p of pending) {
     const gid = found.get(`${p.parent}\u0000${p.key}`);
-    if (gid) p.vals[p.col] = { r: gid, t: p.parent };
+    if (gid) setOwn(p.vals, p.col, { r: gid, t: p.parent });
   }
 }

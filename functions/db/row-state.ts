@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { STAMP_RE, StampSchema, maxStamp, type Stamp } from "../clock/hlc.js";
+import { setOwn } from "../util/own-key.js";
 import { valKey, valProblem, type Val } from "./values.js";
 
 export interface RowState {
@@ -77,8 +78,8 @@ export function insertedState(vals: Record<string, Val>, at: Stamp): RowState {
 export function updatedState(s: RowState, changed: Record<string, Val>, at: Stamp): RowState {
   const next: RowState = { ins: s.ins, clk: { ...s.clk }, del: s.del, vals: { ...s.vals } };
   for (const [col, v] of Object.entries(changed)) {
-    next.vals[col] = v;
-    next.clk[col] = at;
+    setOwn(next.vals, col, v);
+    setOwn(next.clk, col, at);
   }
   return normalize(next);
 }
@@ -87,14 +88,14 @@ export function updatedState(s: RowState, changed: Record<string, Val>, at: Stam
 export function reinsertedState(s: RowState, vals: Record<string, Val>, at: Stamp): RowState {
   // Columns this insert did not write (ones this site does not have) keep their own stamps.
   const clk: Record<string, Stamp> = {};
-  for (const col of Object.keys(s.vals)) if (!Object.hasOwn(vals, col)) clk[col] = colStamp(s, col) as Stamp;
+  for (const col of Object.keys(s.vals)) if (!Object.hasOwn(vals, col)) setOwn(clk, col, colStamp(s, col) as Stamp);
   return normalize({ ins: at, clk, del: s.del, vals: { ...s.vals, ...vals } });
 }
 
 /** The row written into existence again at `at`, every column keeping its own stamp and value. */
 export function revivedState(s: RowState, at: Stamp): RowState {
   const clk: Record<string, Stamp> = {};
-  for (const col of Object.keys(s.vals)) clk[col] = colStamp(s, col) as Stamp;
+  for (const col of Object.keys(s.vals)) setOwn(clk, col, colStamp(s, col) as Stamp);
   return normalize({ ins: at, clk, del: s.del, vals: s.vals });
 }
 
@@ -117,8 +118,8 @@ export function mergeStates(a: RowState, b: RowState): RowState {
     // first: encoding both was most of a catch-up's merging); differing values would be a bug
     // elsewhere, but the larger encoding wins so that replicas still agree.
     else pick = sameVal(a.vals[col] ?? null, b.vals[col] ?? null) || valKey(a.vals[col] ?? null) >= valKey(b.vals[col] ?? null) ? a : b;
-    out.vals[col] = pick.vals[col] ?? null;
-    out.clk[col] = colStamp(pick, col) as Stamp;
+    setOwn(out.vals, col, pick.vals[col] ?? null);
+    setOwn(out.clk, col, colStamp(pick, col) as Stamp);
   }
   return normalize(out);
 }
@@ -128,7 +129,7 @@ export function normalize(s: RowState): RowState {
   const clk: Record<string, Stamp> = {};
   for (const col of Object.keys(s.clk).sort()) {
     const st = s.clk[col] as Stamp;
-    if (Object.hasOwn(s.vals, col) && st !== s.ins) clk[col] = st;
+    if (Object.hasOwn(s.vals, col) && st !== s.ins) setOwn(clk, col, st);
   }
   return { ins: s.ins, clk, del: s.del, vals: s.vals };
 }

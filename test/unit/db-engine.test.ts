@@ -80,17 +80,22 @@ describe("merge rules", () => {
     for (const r of reps) expect(rows(r.db, "SELECT number, name FROM teams")).toEqual([[254n, "Robo Raiders"]]);
   });
 
-  it("columns named like what every object inherits (constructor, valueOf, toString) merge like any other", async () => {
-    const ddl = ['CREATE TABLE robots (id INTEGER PRIMARY KEY, "constructor" TEXT, "valueOf" TEXT, "toString" TEXT)'];
+  it("columns named like what every object inherits (constructor, valueOf, toString, __proto__) merge like any other", async () => {
+    const ddl = ['CREATE TABLE robots (id INTEGER PRIMARY KEY, "constructor" TEXT, "valueOf" TEXT, "toString" TEXT, "__proto__" TEXT)'];
     const { reps, net } = await mesh(2, { ddl });
     const [a, b] = reps as [Replica, Replica];
-    run(a.db, `INSERT INTO robots (id, "constructor", "valueOf", "toString") VALUES (1, 'orig', 'orig', 'orig')`);
-    await net.settle();
-    run(a.db, `UPDATE robots SET "constructor" = 'earlier', "valueOf" = 'A' WHERE id = 1`);
-    await sleep(5);
-    run(b.db, `UPDATE robots SET "constructor" = 'later', "toString" = 'B' WHERE id = 1`);
+    run(a.db, `INSERT INTO robots (id, "constructor", "valueOf", "toString", "__proto__") VALUES (1, 'orig', 'orig', 'orig', 'orig')`);
     await converged(net);
-    for (const r of reps) expect(rows(r.db, `SELECT "constructor", "valueOf", "toString" FROM robots`)).toEqual([["later", "A", "B"]]);
+    expect(rows(b.db, `SELECT "__proto__" FROM robots`), "a new row carries every column").toEqual([["orig"]]);
+    run(a.db, `UPDATE robots SET "constructor" = 'earlier', "valueOf" = 'A', "__proto__" = 'earlier' WHERE id = 1`);
+    await sleep(5);
+    run(b.db, `UPDATE robots SET "constructor" = 'later', "toString" = 'B', "__proto__" = 'later' WHERE id = 1`);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, `SELECT "constructor", "valueOf", "toString", "__proto__" FROM robots`)).toEqual([["later", "A", "B", "later"]]);
+    run(b.db, "DELETE FROM robots WHERE id = 1");
+    run(a.db, `INSERT INTO robots (id, "__proto__") VALUES (2, 'second')`);
+    await converged(net);
+    for (const r of reps) expect(rows(r.db, `SELECT id, "constructor", "__proto__" FROM robots`)).toEqual([[2n, null, "second"]]);
   });
 
   it.each([

@@ -11,14 +11,14 @@ import type { Val } from "../../functions/db/values.js";
 /** The canonical text of a state: what the apply compared before sameState. */
 function canonical(s: RowState): string {
   const n = normalize(s);
-  const vals: Record<string, Val> = {};
-  for (const col of Object.keys(n.vals).sort()) vals[col] = n.vals[col] ?? null;
+  // fromEntries defines properties: a column called __proto__ stays a column.
+  const vals = Object.fromEntries(Object.keys(n.vals).sort().map((col) => [col, n.vals[col] ?? null]));
   return JSON.stringify([n.ins, n.clk, n.del, vals]);
 }
 
 const STAMPS = ["1", "2", "3"].map((d) => d.padStart(32, "0"));
-// Two names every object inherits: a column may be called so.
-const COLS = ["a", "constructor", "valueOf"];
+// Names every object inherits, one of them its prototype's: a column may be called so.
+const COLS = ["a", "constructor", "__proto__"];
 // Few values, so that equal ones come up often; the reference twice, in both key orders.
 const VALS: Val[] = [null, "x", "y", "", 0, 1, { i: "9007199254740993" }, { f: 1.5 }, { f: "Infinity" }, { b: "AA==" }, { r: "g1", t: "teams" }, { t: "teams", r: "g1" }];
 
