@@ -55,7 +55,7 @@ export const RowStateSchema = z.object({
  */
 export function colStamp(s: RowState, col: string): Stamp | null {
   if (!Object.hasOwn(s.vals, col)) return null;
-  return Object.hasOwn(s.clk, col) ? (s.clk[col] as Stamp) : s.ins;
+  return (Object.hasOwn(s.clk, col) ? s.clk[col] : undefined) ?? s.ins;
 }
 
 /** The newest write to the row (inserts and column updates, not deletes). */
