@@ -85,10 +85,15 @@ export class Checkpointer {
    * row of the app's) would cost an idle site more than the copying.
    */
   walOver(bytes = this.#walBytes): boolean {
+    return this.walSize() > bytes;
+  }
+
+  /** The WAL's size in bytes (0 when there is none). */
+  walSize(): number {
     try {
-      return statSync(`${this.file}-wal`).size > bytes;
+      return statSync(`${this.file}-wal`).size;
     } catch {
-      return false;
+      return 0;
     }
   }
 

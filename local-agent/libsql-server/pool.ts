@@ -89,8 +89,9 @@ export class DatabasePool {
     // A stream that wrote may have filled the WAL; one that only read costs nothing.
     if (wrote) {
       this.#unsaved = true;
-      if (this.checkpointer.walOver(this.#walMaxBytes)) this.#checkpointOn(clean ? conn : this.#idle[0]);
-      else if (this.checkpointer.walOver()) this.checkpointer.request();
+      const wal = this.checkpointer.walSize();
+      if (wal > this.#walMaxBytes) this.#checkpointOn(clean ? conn : this.#idle[0]);
+      else if (wal > WAL_KEEP_BYTES) this.checkpointer.request();
     }
     if (clean && !this.#closed && this.#idle.length < MAX_IDLE) {
       this.#idle.push(conn);
