@@ -173,11 +173,11 @@ export async function notePulled(s: Services, site: string, applied: number, kin
 /** Moves our push checkpoint for `site` to `upTo`, if it had reached `from` (0: whatever it was). */
 async function pushedUpTo(s: Services, site: string, kind: FeedKind, upTo: number, from: number): Promise<void> {
   if (upTo <= from) return;
-  const column = peers[FEEDS[kind].checkpoints.pushed];
+  const key = FEEDS[kind].checkpoints.pushed;
   await s.db
     .update(peers)
-    .set({ [FEEDS[kind].checkpoints.pushed]: upTo })
-    .where(and(eq(peers.remoteSite, site), lt(column, upTo), gte(column, from)));
+    .set({ [key]: upTo })
+    .where(and(eq(peers.remoteSite, site), lt(peers[key], upTo), gte(peers[key], from)));
 }
 
 /**
