@@ -5,13 +5,13 @@
  * by an interrupted transfer is reused: blocks already in it are re-verified and kept.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, fsync, ftruncateSync, openSync, promises as fsp, read, write, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, fsync, ftruncateSync, openSync, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
 import { CHUNK_SIZE } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
 import { readLocalBlock } from "./blocks.js";
 import type { DiskMirror } from "./disk-mirror.js";
-import { fetchBlock, type FetchStats, type PeerRef } from "./fetch-block.js";
+import { fetchBlock, piecesLength, type BlockDownload, type FetchStats, type PeerRef, type Pieces } from "./fetch-block.js";
 import { sha256 } from "./hash-file.js";
 import type { InstanceRoot } from "./safe-fs.js";
 import { mapLimit } from "./map-limit.js";
@@ -27,14 +27,14 @@ export interface AssembleSources {
   peers: readonly PeerRef[];
   blobs: Blobs | undefined;
   stats: AssembleStats;
-  fetchFn?: typeof fetch | undefined;
+  download?: BlockDownload | undefined;
 }
 
 const BLOCKS_AT_ONCE = 8;
 /** Writes up to this size go straight into the page cache synchronously. */
 const SYNC_WRITE_MAX = 64 * 1024;
 const readAt = promisify(read);
-const writeAt = promisify(write) as (fd: number, buf: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number }>;
+const writevAt = promisify(writev);
 const fsyncAt = promisify(fsync);
 
 /** Same (path, version) → same temp name, which is what lets a transfer resume. */
@@ -62,39 +62,42 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
       f.blocks.map((b, i) => ({ b, i })),
       BLOCKS_AT_ONCE,
       async ({ b, i }) => {
-        const offset = i * CHUNK_SIZE;
-        const length = Math.min(CHUNK_SIZE, f.size - offset);
-        // Resume: a block already in the temp file from an interrupted run.
-        if (offset + length <= have) {
-          const buf = Buffer.allocUnsafe(length);
-          const { bytesRead } = await readAt(fd, buf, 0, length, offset);
-          if (bytesRead === length && sha256(buf) === b) {
-            stats.resumed++;
-            whole.add(i, buf);
+        try {
+          await whole.room(i);
+          const offset = i * CHUNK_SIZE;
+          const length = Math.min(CHUNK_SIZE, f.size - offset);
+          // Resume: a block already in the temp file from an interrupted run.
+          if (offset + length <= have) {
+            const buf = Buffer.allocUnsafe(length);
+            const { bytesRead } = await readAt(fd, buf, 0, length, offset);
+            if (bytesRead === length && sha256(buf) === b) {
+              stats.resumed++;
+              whole.add(i, [buf]);
+              return;
+            }
+          }
+          const block = await findBlock(src, b);
+          if (block === null || piecesLength(block) !== length) {
+            missing++;
+            whole.skip();
             return;
           }
+          if (length <= SYNC_WRITE_MAX) writevSync(fd, block, offset);
+          else await writevAt(fd, block, offset);
+          whole.add(i, block);
+        } catch (err) {
+          // Nothing may wait for this block any more.
+          whole.skip();
+          throw err;
         }
-        let block = inlineBlock(src.blobs, b);
-        if (block !== null) stats.inline++;
-        else if ((block = await readLocalBlock(src.root, src.mirror, b)) !== null) stats.local++;
-        else block = await fetchBlock(src.peers, b, stats, src.fetchFn);
-        if (block === null || block.length !== length) {
-          missing++;
-          return;
-        }
-        if (length <= SYNC_WRITE_MAX) writeSync(fd, block, 0, length, offset);
-        else await writeAt(fd, block, 0, length, offset);
-        whole.add(i, block);
       },
     );
     if (missing > 0) throw new NotYet(`${missing} block(s) of ${f.path} are on no reachable peer yet`);
     // Blocks written at their offsets give the file its size; only a longer leftover needs cutting.
     if (have > f.size) ftruncateSync(fd, f.size);
     await fsyncAt(fd);
-    // The whole file's hash, from the blocks as they were written (read back only if they came
-    // too far out of order to keep in memory).
-    const digest = whole.complete(f.blocks.length) ?? (await hashFd(fd, f.size));
-    if (digest !== f.hash) {
+    // The whole file's hash, from the blocks as they were written.
+    if (whole.digest(f.blocks.length) !== f.hash) {
       close();
       await fsp.rm(temp, { force: true });
       throw new Error(`the assembled file does not match its hash ${f.hash.slice(0, 12)}…; nothing was written`);
@@ -106,60 +109,80 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
 }
 
 /**
- * SHA-256 of a file from its blocks as they arrive out of order: fed in index order, holding at
- * most MAX_HELD bytes of early blocks; past that it gives up (complete() is null) and the caller
- * reads the file back instead.
+ * SHA-256 of a file from its blocks as they arrive out of order, fed in index order. A block more
+ * than AHEAD places past the first one still missing waits for room before it is fetched, so at
+ * most AHEAD blocks are held (one slow fetch used to let the others run so far ahead that the
+ * whole file was read back from disk to hash it). A block that cannot be had ends the hashing
+ * and every wait: the file is not complete this time.
  */
 class InOrderHash {
-  private static readonly MAX_HELD = 32 * CHUNK_SIZE;
+  private static readonly AHEAD = 32;
   private readonly h = createHash("sha256");
-  private readonly early = new Map<number, Buffer>();
-  private held = 0;
+  private readonly early = new Map<number, Pieces>();
   private next = 0;
-  private failed = false;
+  private skipped = false;
+  private waiting: (() => void)[] = [];
 
-  add(index: number, block: Buffer): void {
-    if (this.failed) return;
+  async room(index: number): Promise<void> {
+    while (!this.skipped && index >= this.next + InOrderHash.AHEAD) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  add(index: number, block: Pieces): void {
+    if (this.skipped) return;
     if (index !== this.next) {
       this.early.set(index, block);
-      this.held += block.length;
-      if (this.held > InOrderHash.MAX_HELD) {
-        this.failed = true;
-        this.early.clear();
-      }
       return;
     }
-    this.h.update(block);
-    this.next++;
+    this.feed(block);
     for (let b = this.early.get(this.next); b !== undefined; b = this.early.get(this.next)) {
       this.early.delete(this.next);
-      this.held -= b.length;
-      this.h.update(b);
-      this.next++;
+      this.feed(b);
     }
+    this.wake();
   }
 
-  complete(blocks: number): string | null {
-    return this.failed || this.next !== blocks ? null : this.h.digest("hex");
+  skip(): void {
+    this.skipped = true;
+    this.early.clear();
+    this.wake();
   }
+
+  /** The digest once all `blocks` are in; null if one was skipped. */
+  digest(blocks: number): string | null {
+    return this.skipped || this.next !== blocks ? null : this.h.digest("hex");
+  }
+
+  private feed(block: Pieces): void {
+    for (const piece of block) this.h.update(piece);
+    this.next++;
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+}
+
+/** Block `hash` from the fastest place that has it (counted in the stats), or null. */
+async function findBlock(src: AssembleSources, hash: string): Promise<Pieces | null> {
+  const inline = inlineBlock(src.blobs, hash);
+  if (inline !== null) {
+    src.stats.inline++;
+    return inline;
+  }
+  const local = await readLocalBlock(src.root, src.mirror, hash);
+  if (local !== null) {
+    src.stats.local++;
+    return [local];
+  }
+  return fetchBlock(src.peers, hash, src.stats, src.download);
 }
 
 /** A small file's bytes handed over with a wake, if they are what they claim to be. */
-function inlineBlock(blobs: Blobs | undefined, hash: string): Buffer | null {
+function inlineBlock(blobs: Blobs | undefined, hash: string): Pieces | null {
   const b64 = blobs?.[hash];
   if (b64 === undefined) return null;
   const buf = Buffer.from(b64, "base64");
-  return sha256(buf) === hash ? buf : null;
-}
-
-async function hashFd(fd: number, size: number): Promise<string> {
-  const h = createHash("sha256");
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK_SIZE, size)));
-  for (let offset = 0; offset < size; ) {
-    const { bytesRead } = await readAt(fd, buf, 0, Math.min(buf.length, size - offset), offset);
-    if (bytesRead === 0) break;
-    h.update(buf.subarray(0, bytesRead));
-    offset += bytesRead;
-  }
-  return h.digest("hex");
+  return sha256(buf) === hash ? [buf] : null;
 }

@@ -1,18 +1,22 @@
-/** Reading one block from the instance folder, verified: the disk may have changed since we hashed it. */
+/** Reading one block from the instance folder, for a local copy or a peer. */
 import { closeSync, read } from "node:fs";
 import { promisify } from "node:util";
 import { CHUNK_SIZE } from "../../functions/files/chunks.js";
-import type { DiskMirror } from "./disk-mirror.js";
-import { sha256 } from "./hash-file.js";
+import type { BlockLocation, DiskMirror } from "./disk-mirror.js";
+import { sameStat, sha256 } from "./hash-file.js";
 import { PathRefused, type InstanceRoot } from "./safe-fs.js";
 
 const readFd = promisify(read);
 
-async function readAt(root: InstanceRoot, path: string, index: number): Promise<Buffer | null> {
-  const opened = await root.openRead(path);
+/**
+ * The block at `loc`, and whether the file is still as it was hashed (same size and mtime, the
+ * test the startup reconciliation trusts too), in which case the block needs no second hashing.
+ */
+async function readAt(root: InstanceRoot, loc: BlockLocation): Promise<{ buf: Buffer; asHashed: boolean } | null> {
+  const opened = await root.openRead(loc.path);
   if (opened === null) return null;
   try {
-    const offset = index * CHUNK_SIZE;
+    const offset = loc.index * CHUNK_SIZE;
     const length = Math.max(0, Math.min(CHUNK_SIZE, opened.stat.size - offset));
     if (length === 0) return null;
     const buf = Buffer.allocUnsafe(length);
@@ -22,18 +26,24 @@ async function readAt(root: InstanceRoot, path: string, index: number): Promise<
       if (bytesRead === 0) return null;
       filled += bytesRead;
     }
-    return buf;
+    return { buf, asHashed: sameStat(opened.stat, loc) };
   } finally {
     closeSync(opened.fd);
   }
 }
 
-/** The block with SHA-256 `hash` from any file on disk said to hold it, or null. */
-export async function readLocalBlock(root: InstanceRoot, mirror: DiskMirror, hash: string): Promise<Buffer | null> {
+/**
+ * The block with SHA-256 `hash` from any file on disk said to hold it, or null. With `forPeer`
+ * it is hashed again only if its file changed since it was hashed: re-hashing every block served
+ * cost the sending agent as much CPU as the rest of a big transfer (B5), and the receiver checks
+ * every block anyway. A block copied locally is always checked here: one that no longer matches
+ * must fall through to the next file or the network, not fail the whole file's check each time.
+ */
+export async function readLocalBlock(root: InstanceRoot, mirror: DiskMirror, hash: string, forPeer = false): Promise<Buffer | null> {
   for (const loc of mirror.locate(hash)) {
     try {
-      const buf = await readAt(root, loc.path, loc.index);
-      if (buf !== null && sha256(buf) === hash) return buf;
+      const read = await readAt(root, loc);
+      if (read !== null && ((forPeer && read.asHashed) || sha256(read.buf) === hash)) return read.buf;
     } catch (err) {
       // A file that became a link or vanished is just not a source any more.
       if (!(err instanceof PathRefused) && (err as NodeJS.ErrnoException).code === undefined) throw err;

@@ -1,6 +1,7 @@
 /**
  * The agent's loopback server for its own worker: GET /chunk/<sha256> serves a block read from
- * the instance folder (verified before it is sent, 404 when no file on disk holds it), and
+ * the instance folder (checked against its hash unless its file is unchanged since it was hashed;
+ * 404 when no file on disk holds it), and
  * POST /wake tells the materializer that received versions wait. Bound to 127.0.0.1 on a random
  * port and guarded by the admin token, like every other local endpoint.
  */
@@ -30,7 +31,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 export interface ChunkServerOptions {
   token: string;
-  /** The verified bytes of a block, or null. */
+  /** The bytes of a block as hashed, or null. */
   getBlock(hash: string): Promise<Buffer | null>;
   /** Received versions wait; `page` is the worker's list of them when it sent one. */
   onWake(page: PendingPage | null): void;

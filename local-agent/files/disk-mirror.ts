@@ -21,7 +21,9 @@ export interface BlockLocation {
   /** Sync path of a file under the instance folder (trash files included). */
   path: string;
   index: number;
+  /** The file as it was when hashed: while its stat still says so, its blocks are what we hashed. */
   size: number;
+  mtimeMs: number;
 }
 
 export class DiskMirror {
@@ -120,7 +122,7 @@ export class DiskMirror {
     for (const path of this.byBlock.get(hash) ?? []) {
       const e = this.files.get(path);
       const index = e?.blocks?.indexOf(hash) ?? -1;
-      if (e && index >= 0) out.push({ path, index, size: e.size });
+      if (e && index >= 0) out.push({ path, index, size: e.size, mtimeMs: e.mtimeMs });
     }
     return out;
   }

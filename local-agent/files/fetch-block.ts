@@ -2,9 +2,15 @@
  * Fetches one block from peers (GET /api/sync/files/download?hash=), verified by its SHA-256
  * before it is used. A peer that lacks it (404), refuses us or sends wrong bytes is skipped for
  * the next; null when none had it.
+ *
+ * Plain node:http(s), not fetch: on a big transfer fetch's web streams cost the receiving agent
+ * more CPU than hashing and writing the bytes (B5), and the body stays the socket's own chunks,
+ * hashed and written as they came, never copied into one buffer.
  */
+import { createHash } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
 import { CHUNK_SIZE } from "../../functions/files/chunks.js";
-import { sha256 } from "./hash-file.js";
 
 export interface PeerRef {
   url: string;
@@ -19,27 +25,70 @@ export interface FetchStats {
   corrupt: number;
 }
 
-const TIMEOUT_MS = 60_000;
+/** A block's bytes in pieces, as they came off the socket (or one piece, from a file). */
+export type Pieces = readonly Buffer[];
 
-export async function fetchBlock(peers: readonly PeerRef[], hash: string, stats: FetchStats, fetchFn: typeof fetch = fetch): Promise<Buffer | null> {
+/**
+ * GETs `url`: the body's pieces on a 200 of at most `max` bytes, null on any other answer;
+ * throws when the peer cannot be reached or times out. Injectable for tests.
+ */
+export type BlockDownload = (url: string, max: number) => Promise<Pieces | null>;
+
+const TIMEOUT_MS = 60_000;
+/** Reused connections: a file's blocks go to the same peer, up to BLOCKS_AT_ONCE at a time per file. */
+const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+
+export const httpDownload: BlockDownload = (url, max) =>
+  new Promise((resolve, reject) => {
+    const secure = url.startsWith("https:");
+    const req = (secure ? https : http).get(url, { agent: secure ? agents.https : agents.http, timeout: TIMEOUT_MS }, (res) => {
+      const declared = Number(res.headers["content-length"] ?? 0);
+      if (res.statusCode !== 200 || declared > max) {
+        // Drain the short error body so the connection can be reused.
+        res.resume();
+        res.on("end", () => resolve(null));
+        return;
+      }
+      const pieces: Buffer[] = [];
+      let size = 0;
+      res.on("data", (piece: Buffer) => {
+        size += piece.length;
+        if (size > max) req.destroy(new Error(`${url} sent more than ${max} bytes`));
+        else pieces.push(piece);
+      });
+      res.on("end", () => resolve(pieces));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`${url} timed out`)));
+    req.on("error", reject);
+  });
+
+export function piecesHash(pieces: Pieces): string {
+  const h = createHash("sha256");
+  for (const p of pieces) h.update(p);
+  return h.digest("hex");
+}
+
+export function piecesLength(pieces: Pieces): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
+}
+
+export async function fetchBlock(peers: readonly PeerRef[], hash: string, stats: FetchStats, download: BlockDownload = httpDownload): Promise<Pieces | null> {
   for (const peer of peers) {
     try {
-      const res = await fetchFn(`${peer.url}/api/sync/files/download?hash=${hash}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-      if (!res.ok) {
-        // Read the short error body: cancelling it makes the server's write fail noisily.
-        await res.text().catch(() => undefined);
-        continue;
-      }
-      const buf = Buffer.from(await res.arrayBuffer());
-      if (buf.length > CHUNK_SIZE || sha256(buf) !== hash) {
+      const pieces = await download(`${peer.url}/api/sync/files/download?hash=${hash}`, CHUNK_SIZE);
+      if (pieces === null) continue;
+      if (piecesHash(pieces) !== hash) {
         stats.corrupt++;
         continue;
       }
       stats.network++;
-      stats.bytes += buf.length;
-      return buf;
+      stats.bytes += piecesLength(pieces);
+      return pieces;
     } catch {
-      // Unreachable or timed out: try the next peer.
+      // Unreachable, timed out or cut off: try the next peer.
     }
   }
   return null;

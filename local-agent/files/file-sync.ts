@@ -38,7 +38,6 @@ export interface FileSyncOptions {
   pollMs?: number;
   /** Force case-insensitive behaviour (tests); detected from the disk otherwise. */
   foldsCase?: boolean;
-  fetchFn?: typeof fetch;
 }
 
 export class FileSync {
@@ -102,11 +101,10 @@ export class FileSync {
         hook.add(paths);
       },
       pollMs: opts.pollMs,
-      fetchFn: opts.fetchFn,
     });
     const chunks = await startChunkServer({
       token: opts.token,
-      getBlock: (hash) => readLocalBlock(root, mirror, hash),
+      getBlock: (hash) => readLocalBlock(root, mirror, hash, true),
       onWake: (page) => materializer.wake(page),
       log: opts.log,
     });

@@ -17,7 +17,7 @@ import { backoffDelay } from "../backoff.js";
 import { FailureLog } from "../failure-log.js";
 import { assembleFile, NotYet, tempToken, type AssembleStats } from "./assemble.js";
 import type { DiskMirror } from "./disk-mirror.js";
-import type { PeerRef } from "./fetch-block.js";
+import type { BlockDownload, PeerRef } from "./fetch-block.js";
 import { sameStat } from "./hash-file.js";
 import { PathRefused, lstatOrNull, type InstanceRoot } from "./safe-fs.js";
 import type { Trash } from "./trash.js";
@@ -43,7 +43,8 @@ export interface MaterializerOptions {
    * request on an idle site (B7).
    */
   idlePollMs?: number;
-  fetchFn?: typeof fetch;
+  /** How blocks are fetched from peers (tests serve them from memory). */
+  download?: BlockDownload;
 }
 
 const PAGE = 200;
@@ -380,7 +381,7 @@ export class Materializer {
       if (!this.expected(f, before)) throw new NotYet();
     }
     const temp = path.join(parent, baseName(tempNameFor(f.path, tempToken(f.path, hash))));
-    const written = await assembleFile(temp, { ...f, hash }, { root, mirror, peers, blobs, stats: this.stats, fetchFn: this.opts.fetchFn });
+    const written = await assembleFile(temp, { ...f, hash }, { root, mirror, peers, blobs, stats: this.stats, download: this.opts.download });
     // Recheck right before the rename: an edit in the meantime wins (the temp is kept for later).
     const now = lstatOrNull(target);
     if ((before === null) !== (now === null) || (before !== null && now !== null && !sameStat(before, now))) throw new NotYet();

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,7 +16,9 @@ import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.j
 import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
 import { tempToken } from "../../local-agent/files/assemble.js";
 import { startChunkServer } from "../../local-agent/files/chunk-server.js";
+import { readLocalBlock } from "../../local-agent/files/blocks.js";
 import { DiskMirror } from "../../local-agent/files/disk-mirror.js";
+import { fetchBlock, httpDownload, type BlockDownload } from "../../local-agent/files/fetch-block.js";
 import { hashFile, StillChanging } from "../../local-agent/files/hash-file.js";
 import { Materializer } from "../../local-agent/files/materializer.js";
 import { OnChangeHook } from "../../local-agent/files/on-change.js";
@@ -73,16 +75,16 @@ function pendingFor(p: string, content: Buffer, over: Partial<PendingFile> = {})
 /** A peer serving blocks from `store` (or whatever `serve` says), counting requests. */
 function fakePeer(store: Map<string, Buffer>, serve?: (hash: string) => Buffer | undefined) {
   const counter = { requests: 0 };
-  const fetchFn = (async (input: string | URL | Request) => {
+  const download: BlockDownload = async (url) => {
     counter.requests++;
-    const hash = new URL(String(input)).searchParams.get("hash") ?? "";
+    const hash = new URL(url).searchParams.get("hash") ?? "";
     const b = serve ? serve(hash) : store.get(hash);
-    return b === undefined ? new Response("{}", { status: 404 }) : new Response(new Uint8Array(b));
-  }) as typeof fetch;
-  return { fetchFn, counter };
+    return b === undefined ? null : [b];
+  };
+  return { download, counter };
 }
 
-async function materializer(dir: string, pending: PendingFile[], fetchFn: typeof fetch, extra: { foldsCase?: boolean; mirror?: DiskMirror } = {}) {
+async function materializer(dir: string, pending: PendingFile[], download: BlockDownload, extra: { foldsCase?: boolean; mirror?: DiskMirror } = {}) {
   const root = await InstanceRoot.open(dir);
   const mirror = extra.mirror ?? new DiskMirror();
   const fake = fakeApi(pending);
@@ -95,7 +97,7 @@ async function materializer(dir: string, pending: PendingFile[], fetchFn: typeof
     log: () => undefined,
     foldsCase: extra.foldsCase ?? false,
     onLanded: () => undefined,
-    fetchFn,
+    download,
   });
   return { m, root, mirror, ...fake };
 }
@@ -157,13 +159,43 @@ describe("DiskMirror", () => {
     m.set("a/One.txt", { size: 2, mtimeMs: 1, hash: "h", blocks: ["b1"] });
     m.set("two", { size: 2, mtimeMs: 1, hash: "h2", blocks: ["b2", "b1"] });
     expect(m.locate("b1").sort((x, y) => x.path.localeCompare(y.path))).toEqual([
-      { path: "a/One.txt", index: 0, size: 2 },
-      { path: "two", index: 1, size: 2 },
+      { path: "a/One.txt", index: 0, size: 2, mtimeMs: 1 },
+      { path: "two", index: 1, size: 2, mtimeMs: 1 },
     ]);
     expect(m.caseTwin("a/one.TXT")).toBe("a/One.txt");
     expect(m.caseTwin("a/One.txt")).toBeNull();
     m.delete("two");
     expect(m.locate("b2")).toEqual([]);
+  });
+});
+
+describe("readLocalBlock", () => {
+  it("serves a peer a block unread by the hash while its file is as hashed, and checks it otherwise; a local copy is always checked", async () => {
+    const dir = folder();
+    const root = await InstanceRoot.open(dir);
+    const file = path.join(dir, "a.bin");
+    const content = bytes(CHUNK_SIZE + 10, 3);
+    writeFileSync(file, content);
+    // A whole second, which utimes sets exactly (a Date would round the stat's sub-millisecond part).
+    const when = 1_700_000_000;
+    utimesSync(file, when, when);
+    const hashed = await hashFile(root, "a.bin");
+    const mirror = new DiskMirror();
+    mirror.set("a.bin", { size: hashed!.size, mtimeMs: hashed!.mtimeMs, hash: hashed!.hash, blocks: hashed!.blocks });
+    const [b0, b1] = hashed!.blocks as [string, string];
+    expect(sha((await readLocalBlock(root, mirror, b1, true))!)).toBe(b1);
+    // Same size and mtime, other bytes (a tool that keeps the mtime): the stat cannot tell, so a
+    // peer gets these bytes (and refuses them by their hash); a local copy looks and finds none.
+    const other = Buffer.from(content);
+    other[0] = other[0]! ^ 0xff;
+    writeFileSync(file, other);
+    utimesSync(file, when, when);
+    expect(sha((await readLocalBlock(root, mirror, b0, true))!)).not.toBe(b0);
+    expect(await readLocalBlock(root, mirror, b0)).toBeNull();
+    // A new mtime: checked for a peer too.
+    utimesSync(file, when, when + 5);
+    expect(await readLocalBlock(root, mirror, b0, true)).toBeNull();
+    expect(sha((await readLocalBlock(root, mirror, b1, true))!)).toBe(b1);
   });
 });
 
@@ -173,7 +205,7 @@ describe("Materializer", () => {
     const content = bytes(2 * CHUNK_SIZE + 5, 2);
     const store = new Map(blocksOf(content).map((h, i) => [h, content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)] as const));
     const peer = fakePeer(store);
-    const { m, materialized, mirror } = await materializer(dir, [pendingFor("sub/dir/data.bin", content)], peer.fetchFn);
+    const { m, materialized, mirror } = await materializer(dir, [pendingFor("sub/dir/data.bin", content)], peer.download);
     m.wake();
     await m.idle();
     expect(readFileSync(path.join(dir, "sub/dir/data.bin")).equals(content)).toBe(true);
@@ -181,6 +213,34 @@ describe("Materializer", () => {
     expect(m.stats.network).toBe(3);
     expect(mirror.get("sub/dir/data.bin")?.hash).toBe(sha(content));
     expect(readdirSync(path.join(dir, "sub/dir"))).toEqual(["data.bin"]);
+  });
+
+  it("does not run more than 32 blocks ahead of a slow one, and still builds the file", async () => {
+    const dir = folder();
+    // 40 blocks, each different (its index in its first bytes).
+    const content = bytes(40 * CHUNK_SIZE, 4);
+    for (let i = 0; i < 40; i++) content.writeUInt32BE(i, i * CHUNK_SIZE);
+    const blocks = blocksOf(content);
+    const asked: number[] = [];
+    let release = (): void => undefined;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const download: BlockDownload = async (url) => {
+      const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
+      asked.push(i);
+      if (i === 0) await slow;
+      return [content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)];
+    };
+    const { m, materialized } = await materializer(dir, [pendingFor("big.bin", content)], download);
+    m.wake();
+    await waitFor("the blocks up to the window", () => asked.length >= 32);
+    // Nothing past the window while block 0 is out.
+    await new Promise((r) => setTimeout(r, 50));
+    expect([...asked].sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    release();
+    await m.idle();
+    expect(asked.length).toBe(40);
+    expect(materialized).toMatchObject([{ path: "big.bin", hash: sha(content) }]);
+    expect(sha(readFileSync(path.join(dir, "big.bin")))).toBe(sha(content));
   });
 
   it("a handed-over file that could not be fetched is retried at the busy poll, not after the idle one", async () => {
@@ -193,7 +253,7 @@ describe("Materializer", () => {
       const f = pendingFor("late.bin", content);
       // What the worker lists as pending: nothing until the file arrives.
       const pending: PendingFile[] = [];
-      const { m } = await materializer(dir, pending, peer.fetchFn);
+      const { m } = await materializer(dir, pending, peer.download);
       m.start();
       await m.idle();
       // The start's poll finds nothing: from then on the poll is at the idle pace.
@@ -218,7 +278,7 @@ describe("Materializer", () => {
     try {
       const dir = folder();
       const peer = fakePeer(new Map());
-      const { m, api } = await materializer(dir, [pendingFor("nowhere.bin", bytes(1000, 9))], peer.fetchFn);
+      const { m, api } = await materializer(dir, [pendingFor("nowhere.bin", bytes(1000, 9))], peer.download);
       let polls = 0;
       const pending = api.pending.bind(api);
       api.pending = (limit) => (polls++, pending(limit));
@@ -241,7 +301,7 @@ describe("Materializer", () => {
     const dir = folder();
     const content = bytes(1000, 3);
     const peer = fakePeer(new Map(), () => bytes(1000, 4));
-    const { m, materialized } = await materializer(dir, [pendingFor("x.bin", content)], peer.fetchFn);
+    const { m, materialized } = await materializer(dir, [pendingFor("x.bin", content)], peer.download);
     m.wake();
     await m.idle();
     expect(existsSync(path.join(dir, "x.bin"))).toBe(false);
@@ -253,7 +313,7 @@ describe("Materializer", () => {
     const dir = folder();
     const content = bytes(CHUNK_SIZE + 10, 5);
     const store = new Map(blocksOf(content).map((h, i) => [h, content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)] as const));
-    const { m, materialized } = await materializer(dir, [pendingFor("y.bin", content, { hash: "f".repeat(64) })], fakePeer(store).fetchFn);
+    const { m, materialized } = await materializer(dir, [pendingFor("y.bin", content, { hash: "f".repeat(64) })], fakePeer(store).download);
     m.wake();
     await m.idle();
     expect(readdirSync(dir)).toEqual([]);
@@ -269,7 +329,7 @@ describe("Materializer", () => {
     const h = await hashFile(root, "old.bin");
     mirror.set("old.bin", { size: h!.size, mtimeMs: h!.mtimeMs, hash: h!.hash, blocks: h!.blocks });
     const peer = fakePeer(new Map());
-    const { m } = await materializer(dir, [pendingFor("new.bin", content)], peer.fetchFn, { mirror });
+    const { m } = await materializer(dir, [pendingFor("new.bin", content)], peer.download, { mirror });
     m.wake();
     await m.idle();
     expect(readFileSync(path.join(dir, "new.bin")).equals(content)).toBe(true);
@@ -281,7 +341,7 @@ describe("Materializer", () => {
     const f = pendingFor("again.bin", other);
     writeFileSync(path.join(dir, tempNameFor("again.bin", tempToken("again.bin", f.hash!))), other.subarray(0, CHUNK_SIZE));
     const store = new Map([[f.blocks[1]!, other.subarray(CHUNK_SIZE)]]);
-    const r = await materializer(dir, [f], fakePeer(store).fetchFn);
+    const r = await materializer(dir, [f], fakePeer(store).download);
     r.m.wake();
     await r.m.idle();
     expect(readFileSync(path.join(dir, "again.bin")).equals(other)).toBe(true);
@@ -295,7 +355,7 @@ describe("Materializer", () => {
     writeFileSync(path.join(dir, "Notes.txt"), "mine");
     const content = Buffer.from("theirs");
     const peer = fakePeer(new Map([[sha(content), content]]));
-    const { m, materialized } = await materializer(dir, [pendingFor("escape/x.txt", content), pendingFor("notes.txt", content)], peer.fetchFn, { foldsCase: true });
+    const { m, materialized } = await materializer(dir, [pendingFor("escape/x.txt", content), pendingFor("notes.txt", content)], peer.download, { foldsCase: true });
     m.wake();
     await m.idle();
     expect(readdirSync(outside)).toEqual([]);
@@ -313,7 +373,7 @@ describe("Materializer", () => {
     const content = Buffer.from("consumed by the app");
     const mirror = new DiskMirror();
     const entry = pendingFor("inbox/scan.json", content);
-    const { m, materialized } = await materializer(dir, [entry], fakePeer(new Map([[sha(content), content]])).fetchFn, { mirror });
+    const { m, materialized } = await materializer(dir, [entry], fakePeer(new Map([[sha(content), content]])).download, { mirror });
     m.wake();
     await m.idle();
     expect(readFileSync(path.join(dir, "inbox", "scan.json"), "utf8")).toBe("consumed by the app");
@@ -355,7 +415,7 @@ describe("Materializer", () => {
       pendingFor("edited.txt", content, { disk: { hash: "a".repeat(64), size: 3, mtimeMs: 1 } }),
       { ...pendingFor("gone.txt", Buffer.alloc(0)), hash: null, size: 0, blocks: [], deleted: true, disk: { hash: g!.hash, size: g!.size, mtimeMs: g!.mtimeMs } },
     ];
-    const { m, materialized } = await materializer(dir, pending, fakePeer(new Map([[sha(content), content]])).fetchFn, { mirror });
+    const { m, materialized } = await materializer(dir, pending, fakePeer(new Map([[sha(content), content]])).download, { mirror });
     m.wake();
     await m.idle();
     expect(readFileSync(path.join(dir, "edited.txt"), "utf8")).toBe("local edit not uploaded yet");
@@ -509,6 +569,59 @@ describe("chunk server", () => {
       expect(srv.stats).toMatchObject({ chunks: 1, misses: 1 });
     } finally {
       await srv.close();
+    }
+  });
+});
+
+describe("block download", () => {
+  it("takes a block with or without a length, refuses oversize and non-200 answers, and skips a peer that sends wrong bytes", async () => {
+    const block = bytes(3 * 64 * 1024 + 17, 5);
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      // The first path segment says how to answer (a peer's URL can carry a path).
+      const kind = url.pathname.split("/")[1];
+      if (kind === "sized") return void res.writeHead(200, { "content-length": block.length }).end(block);
+      if (kind === "chunked") {
+        // No length: written in pieces, sent chunked.
+        res.writeHead(200);
+        for (let at = 0; at < block.length; at += 50_000) res.write(block.subarray(at, at + 50_000));
+        return void res.end();
+      }
+      if (kind === "wrong") return void res.writeHead(200).end(bytes(1000, 6));
+      if (kind === "cut") {
+        res.writeHead(200, { "content-length": block.length });
+        res.write(block.subarray(0, 1000));
+        return void setTimeout(() => res.destroy(), 20);
+      }
+      res.writeHead(404, { "content-type": "application/json" }).end('{"error":"no such block"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // Compared by hash: toEqual walks a Buffer byte by byte.
+    const hashOf = (p: readonly Buffer[] | null) => (p === null ? null : sha(Buffer.concat(p)));
+    try {
+      expect(hashOf(await httpDownload(`${base}/sized`, CHUNK_SIZE))).toBe(sha(block));
+      expect(hashOf(await httpDownload(`${base}/chunked`, CHUNK_SIZE))).toBe(sha(block));
+      expect(await httpDownload(`${base}/sized`, block.length - 1)).toBeNull();
+      await expect(httpDownload(`${base}/chunked`, block.length - 1)).rejects.toThrow(/more than/);
+      expect(await httpDownload(`${base}/missing`, CHUNK_SIZE)).toBeNull();
+      await expect(httpDownload(`${base}/cut`, CHUNK_SIZE)).rejects.toThrow();
+      // The connection of an answer drained above is still good for the next.
+      expect(hashOf(await httpDownload(`${base}/sized`, CHUNK_SIZE))).toBe(sha(block));
+
+      // fetchBlock: every peer is asked in turn; bad bytes are counted and skipped.
+      const stats = { network: 0, bytes: 0, corrupt: 0 };
+      const peerAt = (kind: string) => ({ url: `${base}/${kind}`, site: null });
+      const got = await fetchBlock([peerAt("missing"), peerAt("wrong"), peerAt("cut"), peerAt("chunked")], sha(block), stats);
+      expect(hashOf(got)).toBe(sha(block));
+      expect(stats).toEqual({ network: 1, bytes: block.length, corrupt: 1 });
+      expect(await fetchBlock([peerAt("wrong"), { url: "http://127.0.0.1:1", site: null }], sha(block), stats)).toBeNull();
+      expect(stats.corrupt).toBe(2);
+    } finally {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
     }
   });
 });
