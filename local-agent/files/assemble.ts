@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, fsync, ftruncateSync, openSync, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
-import { CHUNK_SIZE } from "../../functions/files/chunks.js";
+import { CHUNK_SIZE, EMPTY_SHA256 } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
 import { readLocalBlock } from "./blocks.js";
 import type { DiskMirror } from "./disk-mirror.js";
@@ -56,7 +56,7 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
   };
   try {
     const have = fstatSync(fd).size;
-    const whole = new InOrderHash();
+    const whole = new InOrderHash(f.blocks);
     let missing = 0;
     await mapLimit(
       f.blocks.map((b, i) => ({ b, i })),
@@ -97,7 +97,7 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
     if (have > f.size) ftruncateSync(fd, f.size);
     await fsyncAt(fd);
     // The whole file's hash, from the blocks as they were written.
-    if (whole.digest(f.blocks.length) !== f.hash) {
+    if (whole.digest() !== f.hash) {
       close();
       await fsp.rm(temp, { force: true });
       throw new Error(`the assembled file does not match its hash ${f.hash.slice(0, 12)}…; nothing was written`);
@@ -113,15 +113,21 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
  * than AHEAD places past the first one still missing waits for room before it is fetched, so at
  * most AHEAD blocks are held (one slow fetch used to let the others run so far ahead that the
  * whole file was read back from disk to hash it). A block that cannot be had ends the hashing
- * and every wait: the file is not complete this time.
+ * and every wait: the file is not complete this time. A file of at most one block is hashed by
+ * its block's hash, which every source has checked already.
  */
 class InOrderHash {
   private static readonly AHEAD = 32;
   private readonly h = createHash("sha256");
+  private readonly single: boolean;
   private readonly early = new Map<number, Pieces>();
   private next = 0;
   private skipped = false;
   private waiting: (() => void)[] = [];
+
+  constructor(private readonly blocks: readonly string[]) {
+    this.single = blocks.length <= 1;
+  }
 
   async room(index: number): Promise<void> {
     while (!this.skipped && index >= this.next + InOrderHash.AHEAD) await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -147,13 +153,14 @@ class InOrderHash {
     this.wake();
   }
 
-  /** The digest once all `blocks` are in; null if one was skipped. */
-  digest(blocks: number): string | null {
-    return this.skipped || this.next !== blocks ? null : this.h.digest("hex");
+  /** The digest once every block is in; null if one was skipped. */
+  digest(): string | null {
+    if (this.skipped || this.next !== this.blocks.length) return null;
+    return this.single ? (this.blocks[0] ?? EMPTY_SHA256) : this.h.digest("hex");
   }
 
   private feed(block: Pieces): void {
-    for (const piece of block) this.h.update(piece);
+    if (!this.single) for (const piece of block) this.h.update(piece);
     this.next++;
   }
 

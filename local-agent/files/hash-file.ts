@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, read, readSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
-import { CHUNK_SIZE, INLINE_MAX } from "../../functions/files/chunks.js";
+import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
 import type { InstanceRoot } from "./safe-fs.js";
 
 export interface HashedFile {
@@ -42,6 +42,8 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
   if (opened === null) return null;
   const { fd, stat } = opened;
   try {
+    // A file of at most one block is its block: its hash is that block's, taken once.
+    const single = stat.size <= CHUNK_SIZE;
     const whole = createHash("sha256");
     const blocks: string[] = [];
     // Small files (the common case) need no 1 MiB buffer; a file that grows fails the check below.
@@ -62,7 +64,7 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
       }
       if (filled === 0) break;
       const block = buf.subarray(0, filled);
-      whole.update(block);
+      if (!single) whole.update(block);
       blocks.push(sha256(block));
       offset += filled;
       if (filled < width) break;
@@ -72,7 +74,7 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
     // Replaced while we read the old inode (the materializer's rename, an editor's save).
     const now = await root.lstat(syncPath);
     if (now === null || now.ino !== after.ino || !sameStat(now, after)) throw new StillChanging(syncPath);
-    const out: HashedFile = { size: after.size, mtimeMs: after.mtimeMs, hash: whole.digest("hex"), blocks };
+    const out: HashedFile = { size: after.size, mtimeMs: after.mtimeMs, hash: single ? (blocks[0] ?? EMPTY_SHA256) : whole.digest("hex"), blocks };
     if (offset > 0 && offset <= INLINE_MAX) out.data = buf.subarray(0, offset);
     return out;
   } finally {

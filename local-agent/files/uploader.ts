@@ -119,27 +119,60 @@ export class Uploader {
     while (this.ready.size > 0 && !this.stopped) {
       const paths = [...this.ready].slice(0, BATCH);
       for (const p of paths) this.ready.delete(p);
-      const reports = (await mapLimit(paths, this.opts.concurrency ?? 8, (p) => this.inspect(p))).filter((r): r is FileUpload => r !== null);
+      if (!(await this.report(paths))) return;
+    }
+  }
+
+  /**
+   * Inspects `paths` (`concurrency` at once) and uploads their reports in order while the rest
+   * are still being inspected: each upload takes every report ready by the time the previous one
+   * is recorded. A peer starts fetching the first files of a batch of big ones while the others
+   * are still being hashed (200 files of 1 MiB waited for the last hash, ~0.8 s, B5); a burst of
+   * small ones still goes in few requests, since they pile up during each upload. False when an
+   * upload failed: whatever was not recorded goes back in the queue and a retry is scheduled.
+   */
+  private async report(paths: readonly string[]): Promise<boolean> {
+    const got = new Map<number, FileUpload | null>();
+    let landed: () => void = () => undefined;
+    const inspecting = mapLimit(
+      paths.map((p, i) => ({ p, i })),
+      this.opts.concurrency ?? 8,
+      async ({ p, i }) => {
+        got.set(i, await this.inspect(p));
+        landed();
+      },
+    );
+    for (let next = 0; next < paths.length; ) {
+      // (An inspection that throws ends the wait too, and the drain with it.)
+      if (!got.has(next)) await Promise.race([new Promise<void>((resolve) => (landed = resolve)), inspecting]);
+      const reports: FileUpload[] = [];
+      for (; got.has(next); next++) {
+        const r = got.get(next);
+        if (r) reports.push(r);
+      }
       for (const part of splitBySize(reports)) {
         try {
           await this.opts.api.upload(part);
           this.failures = 0;
           this.failLog.success();
         } catch (err) {
-          // Everything not yet recorded goes back in the queue and is retried after a backoff.
-          for (const r of reports.slice(reports.indexOf(part[0]!))) this.ready.add(r.path);
+          await inspecting;
+          const unrecorded = [...reports.slice(reports.indexOf(part[0]!)), ...paths.slice(next).map((_, k) => got.get(next + k))];
+          for (const r of unrecorded) if (r) this.ready.add(r.path);
           this.failures++;
           this.failLog.failure(err instanceof Error ? err.message : String(err));
           this.retry = setTimeout(() => {
             this.retry = null;
             this.kick();
           }, backoffDelay(this.failures, 250, 10_000));
-          return;
+          return false;
         }
         this.uploaded += part.length;
         for (const r of part) this.remember(r);
       }
     }
+    await inspecting;
+    return true;
   }
 
   private remember(r: FileUpload): void {

@@ -18,6 +18,7 @@ import { isMissing, type InstanceRoot } from "./safe-fs.js";
 const RESCAN_NEW_FOLDER_MS = 50;
 /** When a new folder's own entries are listed once more, for files written into it before any watch on it was up. */
 const LATE_LIST_MS = 500;
+const MAX_REMEMBERED = 100_000;
 
 export interface FolderWatchOptions {
   root: InstanceRoot;
@@ -34,6 +35,7 @@ export interface FolderWatchOptions {
 export class FolderWatch {
   private watcher: FSWatcher | null = null;
   private closed = false;
+  private readonly rels = new Map<string, string | null>();
 
   constructor(private readonly opts: FolderWatchOptions) {}
 
@@ -110,11 +112,21 @@ export class FolderWatch {
     void this.watcher?.close();
   }
 
-  /** The sync path of an absolute path under the root: "" for the root, null if refused. */
+  /**
+   * The sync path of an absolute path under the root: "" for the root, null if refused.
+   * Remembered: chokidar asks about every entry of a folder each time it re-reads it (once a
+   * second while files land in it), and the path rule for 2,000 entries each time was a good
+   * part of an agent's CPU in a burst of small files (B5).
+   */
   private relative(abs: string): string | null {
-    const rel = path.relative(this.opts.root.dir, abs);
-    if (rel === "") return "";
-    const r = checkSyncPath(rel.split(path.sep).join("/"));
-    return r.ok ? r.path : null;
+    let rel = this.rels.get(abs);
+    if (rel === undefined) {
+      const r = path.relative(this.opts.root.dir, abs);
+      const checked = r === "" ? null : checkSyncPath(r.split(path.sep).join("/"));
+      rel = checked === null ? "" : checked.ok ? checked.path : null;
+      if (this.rels.size >= MAX_REMEMBERED) this.rels.clear();
+      this.rels.set(abs, rel);
+    }
+    return rel;
   }
 }

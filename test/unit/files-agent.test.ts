@@ -462,6 +462,34 @@ describe("Uploader", () => {
     expect(uploads.at(-1)).not.toHaveProperty("data");
     await up.stop();
   });
+
+  it("uploads a batch in order while the rest is still being hashed, and sends again whatever a failed upload did not record", async () => {
+    const dir = folder();
+    const root = await InstanceRoot.open(dir);
+    const names = Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, "0")}.bin`);
+    for (const [i, n] of names.entries()) writeFileSync(path.join(dir, n), bytes(INLINE_MAX * 4, i));
+    const calls: string[][] = [];
+    const { api } = fakeApi();
+    const recorded: string[] = [];
+    api.upload = async (files) => {
+      calls.push(files.map((f) => f.path));
+      if (calls.length === 2) throw new Error("worker restarting");
+      recorded.push(...files.map((f) => f.path));
+      return { versions: files.length, unchanged: 0, conflicts: 0 };
+    };
+    const log: string[] = [];
+    // One file at a time: the first is uploaded while the second is being read.
+    const up = new Uploader({ root, mirror: new DiskMirror(), api, matcher: () => createIgnoreMatcher(null), log: (l) => log.push(l), settleMs: 1, recheckMs: 5, concurrency: 1 });
+    up.noticeNow(names);
+    await waitFor("every file recorded", () => recorded.length >= names.length);
+    await up.idle();
+    expect(calls[0]!.length).toBeLessThan(names.length);
+    expect(calls.length).toBeGreaterThan(2);
+    // Each recorded once, in order; the failed call's files were sent again.
+    expect(recorded).toEqual(names);
+    expect(calls.flat().length).toBe(names.length + calls[1]!.length);
+    await up.stop();
+  });
 });
 
 describe("Uploader and files being written", () => {
