@@ -156,9 +156,13 @@ export class Uploader {
           this.failures = 0;
           this.failLog.success();
         } catch (err) {
+          // Back in the queue: this part and the ones after it, and what is still being inspected.
+          for (const r of reports.slice(reports.indexOf(part[0]!))) this.ready.add(r.path);
           await inspecting;
-          const unrecorded = [...reports.slice(reports.indexOf(part[0]!)), ...paths.slice(next).map((_, k) => got.get(next + k))];
-          for (const r of unrecorded) if (r) this.ready.add(r.path);
+          for (let i = next; i < paths.length; i++) {
+            const r = got.get(i);
+            if (r) this.ready.add(r.path);
+          }
           this.failures++;
           this.failLog.failure(err instanceof Error ? err.message : String(err));
           this.retry = setTimeout(() => {

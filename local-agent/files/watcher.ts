@@ -18,6 +18,7 @@ import { isMissing, type InstanceRoot } from "./safe-fs.js";
 const RESCAN_NEW_FOLDER_MS = 50;
 /** When a new folder's own entries are listed once more, for files written into it before any watch on it was up. */
 const LATE_LIST_MS = 500;
+/** Sync paths remembered for chokidar's re-reads (see relative). */
 const MAX_REMEMBERED = 100_000;
 
 export interface FolderWatchOptions {
