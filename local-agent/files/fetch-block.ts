@@ -35,6 +35,7 @@ export type Pieces = readonly Buffer[];
 export type BlockDownload = (url: string, max: number) => Promise<Pieces | null>;
 
 const TIMEOUT_MS = 60_000;
+const ERROR_BODY_MAX = 64 * 1024;
 /** Reused connections: a file's blocks go to the same peer, up to BLOCKS_AT_ONCE at a time per file. */
 const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
@@ -42,11 +43,21 @@ export const httpDownload: BlockDownload = (url, max) =>
   new Promise((resolve, reject) => {
     const secure = url.startsWith("https:");
     const req = (secure ? https : http).get(url, { agent: secure ? agents.https : agents.http, timeout: TIMEOUT_MS }, (res) => {
-      const declared = Number(res.headers["content-length"] ?? 0);
-      if (res.statusCode !== 200 || declared > max) {
-        // Drain the short error body so the connection can be reused.
-        res.resume();
-        res.on("end", () => resolve(null));
+      // Also what a body cut short by either side ends in (after an answer, a no-op).
+      res.on("error", reject);
+      if (res.statusCode !== 200) {
+        resolve(null);
+        // Read the short error body so the connection can be reused; a long one is not worth it.
+        let drained = 0;
+        res.on("data", (piece: Buffer) => {
+          drained += piece.length;
+          if (drained > ERROR_BODY_MAX) req.destroy();
+        });
+        return;
+      }
+      if (Number(res.headers["content-length"] ?? 0) > max) {
+        resolve(null);
+        req.destroy();
         return;
       }
       const pieces: Buffer[] = [];
@@ -57,7 +68,6 @@ export const httpDownload: BlockDownload = (url, max) =>
         else pieces.push(piece);
       });
       res.on("end", () => resolve(pieces));
-      res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(new Error(`${url} timed out`)));
     req.on("error", reject);

@@ -616,6 +616,7 @@ describe("block download", () => {
         return void res.end();
       }
       if (kind === "wrong") return void res.writeHead(200).end(bytes(1000, 6));
+      if (kind === "noisy") return void res.writeHead(500).end(bytes(1024 * 1024, 7));
       if (kind === "cut") {
         res.writeHead(200, { "content-length": block.length });
         res.write(block.subarray(0, 1000));
@@ -633,6 +634,8 @@ describe("block download", () => {
       expect(await httpDownload(`${base}/sized`, block.length - 1)).toBeNull();
       await expect(httpDownload(`${base}/chunked`, block.length - 1)).rejects.toThrow(/more than/);
       expect(await httpDownload(`${base}/missing`, CHUNK_SIZE)).toBeNull();
+      // An error answer with a long body (read only up to 64 KiB).
+      expect(await httpDownload(`${base}/noisy`, CHUNK_SIZE)).toBeNull();
       await expect(httpDownload(`${base}/cut`, CHUNK_SIZE)).rejects.toThrow();
       // The connection of an answer drained above is still good for the next.
       expect(hashOf(await httpDownload(`${base}/sized`, CHUNK_SIZE))).toBe(sha(block));
