@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -241,6 +241,30 @@ describe("Materializer", () => {
     expect(asked.length).toBe(40);
     expect(materialized).toMatchObject([{ path: "big.bin", hash: sha(content) }]);
     expect(sha(readFileSync(path.join(dir, "big.bin")))).toBe(sha(content));
+  });
+
+  it("a first block no peer has does not hold the others back: they are fetched into the temp file, and the file waits", async () => {
+    const dir = folder();
+    const content = bytes(40 * CHUNK_SIZE, 5);
+    for (let i = 0; i < 40; i++) content.writeUInt32BE(i, i * CHUNK_SIZE);
+    const blocks = blocksOf(content);
+    const asked = new Set<number>();
+    const download: BlockDownload = async (url) => {
+      const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
+      asked.add(i);
+      return i === 0 ? null : [content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)];
+    };
+    const { m, materialized } = await materializer(dir, [pendingFor("big.bin", content)], download);
+    m.wake();
+    await m.idle();
+    // Every block was asked for (none waited forever behind block 0), nothing was written.
+    expect(asked.size).toBe(40);
+    expect(materialized).toEqual([]);
+    expect(existsSync(path.join(dir, "big.bin"))).toBe(false);
+    // What did arrive is kept in the temp file for the next try.
+    const temp = readdirSync(dir).find((n) => n !== "big.bin");
+    expect(temp).toBeDefined();
+    expect(statSync(path.join(dir, temp!)).size).toBe(40 * CHUNK_SIZE);
   });
 
   it("a handed-over file that could not be fetched is retried at the busy poll, not after the idle one", async () => {
