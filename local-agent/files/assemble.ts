@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, fsync, ftruncateSync, openSync, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
-import { CHUNK_SIZE, EMPTY_SHA256 } from "../../functions/files/chunks.js";
+import { blockRange, EMPTY_SHA256 } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
 import { readLocalBlock } from "./blocks.js";
 import type { DiskMirror } from "./disk-mirror.js";
@@ -64,8 +64,7 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
       async ({ b, i }) => {
         try {
           await whole.room(i);
-          const offset = i * CHUNK_SIZE;
-          const length = Math.min(CHUNK_SIZE, f.size - offset);
+          const { offset, length } = blockRange(f.size, i);
           // Resume: a block already in the temp file from an interrupted run.
           if (offset + length <= have) {
             const buf = Buffer.allocUnsafe(length);
@@ -119,14 +118,15 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
 class InOrderHash {
   private static readonly AHEAD = 32;
   private readonly h = createHash("sha256");
-  private readonly single: boolean;
   private readonly early = new Map<number, Pieces>();
   private next = 0;
   private skipped = false;
   private waiting: (() => void)[] = [];
 
-  constructor(private readonly blocks: readonly string[]) {
-    this.single = blocks.length <= 1;
+  constructor(private readonly blocks: readonly string[]) {}
+
+  private get single(): boolean {
+    return this.blocks.length <= 1;
   }
 
   async room(index: number): Promise<void> {

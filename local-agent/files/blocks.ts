@@ -1,7 +1,7 @@
 /** Reading one block from the instance folder, for a local copy or a peer. */
 import { closeSync, read } from "node:fs";
 import { promisify } from "node:util";
-import { CHUNK_SIZE } from "../../functions/files/chunks.js";
+import { blockRange } from "../../functions/files/chunks.js";
 import type { BlockLocation, DiskMirror } from "./disk-mirror.js";
 import { sameStat, sha256 } from "./hash-file.js";
 import { PathRefused, type InstanceRoot } from "./safe-fs.js";
@@ -16,8 +16,7 @@ async function readAt(root: InstanceRoot, loc: BlockLocation): Promise<{ buf: Bu
   const opened = await root.openRead(loc.path);
   if (opened === null) return null;
   try {
-    const offset = loc.index * CHUNK_SIZE;
-    const length = Math.max(0, Math.min(CHUNK_SIZE, opened.stat.size - offset));
+    const { offset, length } = blockRange(opened.stat.size, loc.index);
     if (length === 0) return null;
     const buf = Buffer.allocUnsafe(length);
     let filled = 0;
