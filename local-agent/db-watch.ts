@@ -9,6 +9,7 @@ import { watch, statSync, type FSWatcher } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import type LibsqlDatabase from "libsql";
+import { freshRowsSql } from "../functions/sql/triggers.js";
 
 type Database = LibsqlDatabase.Database;
 type Statement = LibsqlDatabase.Statement;
@@ -26,7 +27,9 @@ const WATCHED_POLL_MS = 2_000;
 /** Without a watch (no inotify instance left, say) the poll is the only signal. */
 const UNWATCHED_POLL_MS = 250;
 
-const CAPTURE_VIEW_SQL = "SELECT (SELECT schema_version FROM pragma_schema_version), EXISTS (SELECT 1 FROM _scoutsync_log)";
+const CAPTURE_VIEW_SQL = "SELECT (SELECT schema_version FROM pragma_schema_version), EXISTS (SELECT 1 FROM _scoutsync_log), (SELECT count(*) FROM _scoutsync_hw)";
+/** The tables with a high-water mark; inserts above it are not logged (functions/sql/triggers.ts). */
+const MARKED_TABLES_SQL = "SELECT tbl FROM _scoutsync_hw";
 
 export interface DbWatchOptions {
   /** One poll interval whether or not the watch is set (tests). */
@@ -39,6 +42,9 @@ export class DbWatch {
   private db: Database | null = null;
   private stmt: Statement | null = null;
   private view: Statement | null = null;
+  /** Whether a marked table holds rows above its mark, made for the schema version and number of marks `freshAt`. */
+  private fresh: Statement | null = null;
+  private freshAt: string | null = null;
   private ino: number | null = null;
   private last: number | null = null;
   private watcher: FSWatcher | null = null;
@@ -163,8 +169,9 @@ export class DbWatch {
 
   /**
    * What a capture would find, as this connection sees the file now: its schema version, and
-   * whether scoutsync's capture log holds anything. Null when it cannot tell (no connection
-   * yet, capture tables not made yet, a failed read).
+   * whether there is a write to capture (in the log, or a row above its table's mark). Null
+   * when it cannot tell (no connection yet, capture tables not made yet, a table dropped, a
+   * failed read).
    */
   captureView(): { schema: number; logged: boolean } | null {
     try {
@@ -172,9 +179,20 @@ export class DbWatch {
       this.view ??= this.db.prepare(CAPTURE_VIEW_SQL).raw(true);
       const row = this.view.get();
       if (!Array.isArray(row)) return null;
-      return { schema: Number(row[0]), logged: Number(row[1]) === 1 };
+      const schema = Number(row[0]);
+      if (Number(row[1]) === 1) return { schema, logged: true };
+      // A table gets its mark in a schema change, or at the first capture that finds the log empty.
+      const at = `${schema}:${Number(row[2])}`;
+      if (this.fresh === null || this.freshAt !== at) {
+        const tables = (this.db.prepare(MARKED_TABLES_SQL).raw(true).all() as unknown[][]).map((r) => String(r[0]));
+        this.fresh = this.db.prepare(freshRowsSql(tables)).raw(true);
+        this.freshAt = at;
+      }
+      const fresh = this.fresh.get();
+      return { schema, logged: Array.isArray(fresh) && Number(fresh[0]) === 1 };
     } catch {
       this.view = null;
+      this.fresh = null;
       return null;
     }
   }
@@ -188,6 +206,7 @@ export class DbWatch {
     this.db = null;
     this.stmt = null;
     this.view = null;
+    this.fresh = null;
     this.ino = null;
   }
 }

@@ -3,12 +3,21 @@
  * assigns each write its HLC stamp, in log order, and bumps the change sequence of every row it
  * touched. Runs inside the write transaction that also applies received changes, so a received
  * change is always merged against the newest local write.
+ *
+ * Inserts into a rowid table above its high-water mark are not logged (triggers.ts): once the
+ * log is empty, capture takes the rows above the mark that have no version row as new rows,
+ * stamped now (no other site knows them yet, so no write of theirs can be later), and raises
+ * the mark past them. Only then: a logged delete must come before the unlogged insert that
+ * reused its rowid. The invariant that makes this sound: no row above a mark is known to
+ * capture, except rows the log itself told of (an update of a new row, or a row renumbered
+ * upwards) and rows an apply wrote, whose marks the apply raises in its own transaction.
  */
 import { stamp, tick, type Stamp } from "../clock/hlc.js";
 import { addTo } from "../util/multimap.js";
 import { setOwn } from "../util/own-key.js";
 import type { TableInfo } from "../sql/reflect.js";
-import { OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
+import { quoteIdent } from "../sql/ident.js";
+import { HIGH_WATER_TABLE, raiseHighWaterSql, OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
 import { pkGid, rowGid } from "./identity.js";
 import { readLocalValues } from "./local-values.js";
 import { writeMetaStmts, type Meta } from "./meta.js";
@@ -16,7 +25,7 @@ import { int, query, textOrNull, type Arg, type Row, type SqlExec, type Stmt } f
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeTypedList, encodeVal, valKey, type SqlValue, type Val } from "./values.js";
 import { colStamp, isAlive, normalize } from "./row-state.js";
-import { parseVersionRow, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByLk, type VersionRow } from "./version-rows.js";
+import { parseVersionRow, upsertVersionsStmts, VERSION_JSON, versionKey, versionLookupStmts, versionRowsByLk, type VersionRow } from "./version-rows.js";
 
 interface LogEntry {
   id: number;
@@ -36,6 +45,23 @@ const MAX_PAGES = 100;
 
 export const LOG_PAGE_SQL = `SELECT id, tbl, op, k, k0, ms, cols, vals FROM _scoutsync_log ORDER BY id LIMIT ${CAPTURE_PAGE}`;
 
+/** Per rowid table with a mark: no row above it existed when capture last looked. */
+export type HighWater = Map<string, bigint>;
+
+export const HIGH_WATER_SQL = `SELECT tbl, CAST(hw AS TEXT) FROM ${HIGH_WATER_TABLE}`;
+
+export function parseHighWater(rows: Row[]): HighWater {
+  return new Map(rows.map((r) => [String(r[0]), BigInt(String(r[1]))]));
+}
+
+/** Rows of one table above its mark, each with the version rows that hold its rowid as local key or as our own identity. */
+function freshScanStmt(t: TableInfo, site: string, hw: bigint): Stmt {
+  return {
+    sql: `SELECT CAST(t.rowid AS TEXT), (SELECT ${VERSION_JSON} FROM _scoutsync_rows INDEXED BY _scoutsync_rows_lk WHERE tbl = ?1 AND lk = +t.rowid), (SELECT ${VERSION_JSON} FROM _scoutsync_rows WHERE tbl = ?1 AND gid = ?2 || '.' || t.rowid) FROM ${quoteIdent(t.name)} AS t WHERE t.rowid > ?3 ORDER BY t.rowid LIMIT ${CAPTURE_PAGE}`,
+    args: [t.name, site, hw],
+  };
+}
+
 /**
  * Captures up to `pages` pages of the log. Returns how many log entries were processed, and
  * whether the log may hold more. `firstPage` is the result of LOG_PAGE_SQL when the caller
@@ -46,14 +72,17 @@ export async function capture(
   ctx: EngineContext,
   schema: Schema,
   meta: Meta,
-  opts: { staleCols?: Map<string, string[]>; firstPage?: Row[]; pages?: number } = {},
+  opts: { staleCols?: Map<string, string[]>; firstPage?: Row[]; pages?: number; hw?: HighWater; fresh?: boolean } = {},
 ): Promise<{ captured: number; more: boolean }> {
   let total = 0;
   let rows = opts.firstPage;
+  // Whether a row may lie above a mark; the caller may know there is none (freshRowsSql), and spare the scans a round trip.
+  let fresh = opts.fresh ?? true;
+  const hw = opts.hw ?? new Map<string, bigint>();
   const pages = Math.min(opts.pages ?? MAX_PAGES, MAX_PAGES);
   for (let page = 0; page < pages; page++) {
     rows ??= await query(tx, LOG_PAGE_SQL);
-    if (rows.length === 0) break;
+    const drained = rows.length < CAPTURE_PAGE;
     const entries: LogEntry[] = rows.map((r) => ({
       id: int(r[0]),
       tbl: String(r[1]),
@@ -64,13 +93,41 @@ export async function capture(
       cols: textOrNull(r[6]),
       vals: textOrNull(r[7]),
     }));
-    const writes = await capturePage(tx, ctx, schema, meta, entries, opts.staleCols ?? new Map());
-    await tx.batch([...writes, { sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }, ...writeMetaStmts(meta)]);
-    total += entries.length;
-    if (rows.length < CAPTURE_PAGE) return { captured: total, more: false };
+    const tables = drained ? rowidTables(schema) : [];
+    const scans = tables.flatMap((t) => {
+      const mark = hw.get(t.name);
+      return mark === undefined || !fresh ? [] : [{ t, mark }];
+    });
+    fresh = true;
+    // A table without a mark logs every insert, so with the log empty every row it holds is
+    // known: its mark starts at its highest rowid.
+    const unmarked = tables.filter((t) => !hw.has(t.name));
+    const { writes, taken, marks, full } = await capturePage(tx, ctx, schema, meta, entries, opts.staleCols ?? new Map(), scans);
+    for (const [tbl, mark] of marks) hw.set(tbl, mark);
+    if (entries.length === 0 && taken === 0 && marks.size === 0 && unmarked.length === 0) return { captured: total, more: false };
+    await tx.batch([
+      ...writes,
+      ...(entries.length ? [{ sql: "DELETE FROM _scoutsync_log WHERE id <= ?", args: [entries[entries.length - 1]!.id] }] : []),
+      ...[...marks].map(([tbl, mark]) => ({ sql: `UPDATE ${HIGH_WATER_TABLE} SET hw = ? WHERE tbl = ?`, args: [mark, tbl] })),
+      ...unmarked.map((t) => ({ sql: `INSERT OR IGNORE INTO ${HIGH_WATER_TABLE} (tbl, hw) SELECT ?, ifnull(max(rowid), 0) FROM ${quoteIdent(t.name)}`, args: [t.name] })),
+      ...writeMetaStmts(meta),
+    ]);
+    total += entries.length + taken;
+    if (drained && !full) return { captured: total, more: false };
     rows = undefined;
   }
-  return { captured: total, more: rows === undefined && total > 0 };
+  return { captured: total, more: true };
+}
+
+/** Tables whose rows are identified by rowid: the ones with marks. */
+export function rowidTables(schema: Schema): TableInfo[] {
+  return [...schema.tables.values()].filter((t) => t.identity.kind === "rowid");
+}
+
+/** Raises the marks past rows written with capture muted (an apply's); only once this transaction captured everything. */
+export function raiseHighWaterStmts(schema: Schema): Stmt[] {
+  const sql = raiseHighWaterSql(rowidTables(schema).map((t) => t.name));
+  return sql === null ? [] : [{ sql }];
 }
 
 /** The identity key a log entry's local key stands for: the rowid, or the pk gid. */
@@ -80,8 +137,20 @@ function localKey(t: TableInfo, k: SqlValue): bigint | string | null {
   return pkGid(decodeTypedList(String(k)));
 }
 
-/** Replays one page of the log; returns the version-row writes. */
-async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, entries: LogEntry[], staleCols: Map<string, string[]>): Promise<Stmt[]> {
+/**
+ * Replays one page of the log, then takes the rows above the marks of `scans` as new; returns
+ * the version-row writes, how many rows the scans took (`taken`), the new marks, and whether a scan
+ * filled its page (there may be more).
+ */
+async function capturePage(
+  tx: SqlExec,
+  ctx: EngineContext,
+  schema: Schema,
+  meta: Meta,
+  entries: LogEntry[],
+  staleCols: Map<string, string[]>,
+  scans: { t: TableInfo; mark: bigint }[],
+): Promise<{ writes: Stmt[]; taken: number; marks: HighWater; full: boolean }> {
   // Index what exists for every key the page mentions, then replay the page in memory.
   const byLk = new Map<string, VersionRow>();
   const byGid = new Map<string, VersionRow>();
@@ -107,7 +176,14 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
     lookups.push(...versionLookupStmts(tbl, "lk", all.filter((k) => typeof k === "bigint") as Arg[]));
     lookups.push(...versionLookupStmts(tbl, "gid", all.filter((k) => typeof k === "string") as string[]));
   }
-  if (lookups.length) (await tx.batch(lookups)).flat().map(parseVersionRow).forEach(index);
+  // The scans go in the same round trip: the log's own writes do not change which rows exist.
+  const results = lookups.length + scans.length ? await tx.batch([...lookups, ...scans.map((s) => freshScanStmt(s.t, ctx.site, s.mark))]) : [];
+  results.slice(0, lookups.length).flat().map(parseVersionRow).forEach(index);
+  const scanned = scans.map((s, i) => {
+    const found = results[lookups.length + i] ?? [];
+    for (const r of found) for (const json of [r[1], r[2]]) if (json !== null && json !== undefined) index(parseVersionRow([json]));
+    return { t: s.t, lks: found.map((r) => BigInt(String(r[0]))) };
+  });
 
   const written = await addedColumnsWritten(tx, schema, entries, staleCols);
   const touched = new Map<string, VersionRow>();
@@ -190,6 +266,21 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
     if (v) touched.set(versionKey(v.tbl, v.gid), v);
   }
 
+  let taken = 0;
+  const marks: HighWater = new Map();
+  for (const { t, lks } of scanned) {
+    for (const lk of lks) {
+      // Known already: written by an apply, or told of by the log above.
+      if (find(t, lk)) continue;
+      meta.hlc = tick(meta.hlc, ctx.now());
+      const v = insert(t, lk, stamp(meta.hlc, ctx.site));
+      touched.set(versionKey(v.tbl, v.gid), v);
+      taken++;
+    }
+    const last = lks[lks.length - 1];
+    if (last !== undefined) marks.set(t.name, last);
+  }
+
   await keepTombValues(tx, schema, tombs);
   await refreshParked(tx, schema, parkedEdits);
   for (const v of touched.values()) {
@@ -199,7 +290,7 @@ async function capturePage(tx: SqlExec, ctx: EngineContext, schema: Schema, meta
     const n = normalize({ ins: v.ins, clk: v.clk, del: v.del, vals: Object.fromEntries(schemaCols(schema, v.tbl).concat(Object.keys(v.x)).map((c) => [c, null])) });
     v.clk = n.clk;
   }
-  return upsertVersionsStmts([...touched.values()]);
+  return { writes: upsertVersionsStmts([...touched.values()]), taken, marks, full: scanned.some((s) => s.lks.length === CAPTURE_PAGE) };
 }
 
 function schemaCols(schema: Schema, tbl: string): string[] {

@@ -9,7 +9,8 @@ import { applyChanges, lookupStmts, type AppliedBatch } from "./apply.js";
 import { changesSince, type ChangePage, type PageRequest, type Reader } from "./changes.js";
 import { parseMeta, READ_META_SQL, readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { query, type SqlDb, type SqlExec, type Stmt } from "./port.js";
-import { QUIET_CHECK, currentSchema, ensureCapture, quietMeta, type CaptureState, type EngineContext, type Schema } from "./schema.js";
+import { raiseHighWaterStmts } from "./capture.js";
+import { currentSchema, ensureCapture, quietCheck, quietMeta, type CaptureState, type EngineContext, type Schema } from "./schema.js";
 
 export type { EngineContext } from "./schema.js";
 
@@ -29,8 +30,10 @@ const MAX_CAPTURE_STEPS = 1000;
  * shares this database's write lock, and a long capture must not stall its writes.
  */
 export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
-  if (ctx.cache.captured) {
-    const quiet = quietMeta(ctx, await unlessFailed(ctx, db.snapshot(QUIET_CHECK)));
+  const cached = ctx.cache.captured;
+  if (cached) {
+    // A failed check (a table the app dropped since) is no answer: the capture below reflects again.
+    const quiet = await unlessFailed(ctx, db.snapshot(quietCheck(cached))).then((rows) => quietMeta(ctx, rows), () => null);
     if (quiet !== null) return { captured: 0, seq: quiet.seq };
   }
   let captured = 0;
@@ -51,7 +54,7 @@ async function captureStep(db: SqlDb, ctx: EngineContext): Promise<CaptureResult
     const retryParked = parked && (captured > 0 || changed.length > 0);
     if (changed.length || retryParked) {
       await applyChanges(tx, ctx, schema, meta, { from: null, also: [], changes: [] }, { parked: retryParked, tables: changed }, {
-        after: () => (meta.seq !== before ? writeMetaStmts(meta) : []),
+        after: () => [...(more ? [] : raiseHighWaterStmts(schema)), ...(meta.seq !== before ? writeMetaStmts(meta) : [])],
       });
     } else if (meta.seq !== before) await tx.batch(writeMetaStmts(meta));
     return { captured, seq: meta.seq, more };
@@ -76,7 +79,7 @@ export async function applyRemote(db: SqlDb, ctx: EngineContext, sender: { from:
       const retryParked = parked && (changes.length > 0 || captured > 0 || changed.length > 0);
       const applied = await applyChanges(tx, ctx, schema, meta, { from: sender.from, also: sender.also ?? [], changes }, { parked: retryParked, tables: changed }, {
         ...(looked ? { looked } : {}),
-        after: () => writeMetaStmts(meta),
+        after: () => [...(more ? [] : raiseHighWaterStmts(schema)), ...writeMetaStmts(meta)],
       });
       return { ...applied, captured, seq: meta.seq };
     });

@@ -19,8 +19,8 @@ import {
   type TableInfo,
   type XinfoRow,
 } from "../sql/reflect.js";
-import { CAPTURE_DDL, createTriggersSql, dropTriggersSql, triggerNames, typedList } from "../sql/triggers.js";
-import { LOG_PAGE_SQL, capture } from "./capture.js";
+import { CAPTURE_DDL, TRIGGER_FORMAT, createTriggersSql, dropTriggersSql, freshRowsSql, triggerNames, typedList } from "../sql/triggers.js";
+import { HIGH_WATER_SQL, LOG_PAGE_SQL, capture, parseHighWater, rowidTables } from "./capture.js";
 import { pkGid } from "./identity.js";
 import { READ_META_SQL, parseMeta, readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { chunks, int, query, type Row, type SqlExec, type Stmt } from "./port.js";
@@ -79,8 +79,9 @@ export async function currentSchema(tx: SqlExec, ctx: EngineContext, version: nu
   return schema;
 }
 
+/** What a table's triggers were made from; a new trigger format reinstalls them all. */
 function signature(t: TableInfo): string {
-  return JSON.stringify([t.identity, t.cols.map((c) => c.name)]);
+  return JSON.stringify([t.identity, t.cols.map((c) => c.name), TRIGGER_FORMAT]);
 }
 
 /**
@@ -126,17 +127,24 @@ export interface CaptureState {
 
 const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NOT NULL)";
 
-/** What quietMeta needs, read in one round trip (SqlDb.snapshot). */
-export const QUIET_CHECK: Stmt[] = [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }];
+/**
+ * What quietMeta needs, read in one round trip (SqlDb.snapshot). It names the schema's tables,
+ * so it fails once the app dropped one: the caller then captures, which reflects again.
+ */
+export function quietCheck(schema: Schema): Stmt[] {
+  return [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }, { sql: freshRowsSql(rowidTables(schema).map((t) => t.name)) }];
+}
 
 /**
- * The counters, when capture has nothing to do (schema as cached, log empty), else null: read
- * without the write lock, since most capture calls find nothing (the agent hears our own muted
- * applies too), and a write transaction each time made applies and captures queue behind each other.
+ * The counters, when capture has nothing to do (schema as cached, log empty, no row above a
+ * mark), else null: read without the write lock, since most capture calls find nothing (the
+ * agent hears our own muted applies too), and a write transaction each time made applies and
+ * captures queue behind each other.
  */
-export function quietMeta(ctx: EngineContext, [ver, metaRows, log]: Row[][]): Meta | null {
+export function quietMeta(ctx: EngineContext, [ver, metaRows, log, fresh]: Row[][]): Meta | null {
   const cached = ctx.cache.captured;
-  return cached && int(ver?.[0]?.[0]) === cached.version && int(log?.[0]?.[0]) === 0 ? parseMeta(metaRows?.[0] ?? []) : null;
+  const idle = int(log?.[0]?.[0]) === 0 && int(fresh?.[0]?.[0]) === 0;
+  return cached && int(ver?.[0]?.[0]) === cached.version && idle ? parseMeta(metaRows?.[0] ?? []) : null;
 }
 
 /**
@@ -150,11 +158,23 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
   const cached = ctx.cache.captured;
   if (cached) {
     // The common case in one round trip: schema unchanged, counters, parked rows, first page of
-    // the log, and the caller's first reads (statements on scoutsync's own tables only, which exist once cached).
-    const [ver, metaRows, parked, log, ...ahead] = await tx.batch([{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }, ...(opts.ahead ?? [])]);
+    // the log, the marks and whether a row lies above one, and the caller's first reads
+    // (statements on scoutsync's own tables only, which exist once cached).
+    const fixed: Stmt[] = [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }, { sql: HIGH_WATER_SQL }, ...(opts.ahead ?? [])];
+    const check = { sql: freshRowsSql(rowidTables(cached).map((t) => t.name)) };
+    // The check names the cached tables, last, so one the app dropped fails only it: the version then says why.
+    const results = await tx.batch([...fixed, check]).catch(async () => [...(await tx.batch(fixed)), null]);
+    const [ver, metaRows, parked, log, hw] = results;
     if (int(ver?.[0]?.[0]) === cached.version) {
+      const fresh = results[fixed.length];
       const meta = parseMeta(metaRows?.[0] ?? []);
-      const { captured, more } = await capture(tx, ctx, cached, meta, { firstPage: log ?? [], pages: opts.pages });
+      const { captured, more } = await capture(tx, ctx, cached, meta, {
+        firstPage: log ?? [],
+        pages: opts.pages,
+        hw: parseHighWater(hw ?? []),
+        ...(fresh ? { fresh: int(fresh[0]?.[0]) === 1 } : {}),
+      });
+      const ahead = results.slice(5, fixed.length) as Row[][];
       return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1, reflected: false, ...(captured === 0 && opts.ahead ? { ahead } : {}) };
     }
   }
@@ -162,13 +182,19 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
   await upgradeBookkeeping(tx);
   const meta = await readMeta(tx);
   const schema = await loadSchema(tx);
-  const [sigRows, triggerRows] = await tx.batch([
+  const [sigRows, triggerRows, hwRows] = await tx.batch([
     { sql: "SELECT k, v FROM _scoutsync_meta WHERE k LIKE 'sig:%'" },
     { sql: "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '\\_scoutsync\\_%' ESCAPE '\\'" },
+    { sql: HIGH_WATER_SQL },
   ]);
   const sigs = new Map((sigRows ?? []).map((r) => [String(r[0]).slice(4), String(r[1])]));
+  // A mark belongs to a rowid table; one left by a table dropped or rebuilt with a primary key goes.
+  const hw = parseHighWater(hwRows ?? []);
+  const stale = [...hw.keys()].filter((name) => schema.tables.get(name)?.identity.kind !== "rowid");
+  if (stale.length) await tx.batch(stale.map((name) => ({ sql: "DELETE FROM _scoutsync_hw WHERE tbl = ?", args: [name] })));
+  stale.forEach((name) => hw.delete(name));
   // With the schema changed, the whole log is captured under the new reflection before triggers change.
-  const { captured, more } = await capture(tx, ctx, schema, meta, { staleCols: addedColumns(schema, sigs) });
+  const { captured, more } = await capture(tx, ctx, schema, meta, { staleCols: addedColumns(schema, sigs), hw });
   const triggers = new Set((triggerRows ?? []).map((r) => `${String(r[1])}\u0000${String(r[0])}`));
   const changed: string[] = [];
   for (const t of schema.order) {
@@ -205,7 +231,7 @@ async function registerExisting(tx: SqlExec, ctx: EngineContext, meta: Meta, t: 
   if (t.identity.kind === "rowid") {
     await tx.batch([
       {
-        sql: `INSERT OR IGNORE INTO _scoutsync_rows (tbl, gid, lk, seq, ins) SELECT ?, ? || '.' || rowid, rowid, ? + row_number() OVER (ORDER BY rowid), ? FROM ${tbl} AS t WHERE NOT EXISTS (SELECT 1 FROM _scoutsync_rows AS r INDEXED BY _scoutsync_rows_lk WHERE r.tbl = ? AND r.lk = t.rowid)`,
+        sql: `INSERT OR IGNORE INTO _scoutsync_rows (tbl, gid, lk, seq, ins) SELECT ?, ? || '.' || rowid, rowid, ? + row_number() OVER (ORDER BY rowid), ? FROM ${tbl} AS t WHERE NOT EXISTS (SELECT 1 FROM _scoutsync_rows AS r INDEXED BY _scoutsync_rows_lk WHERE r.tbl = ? AND r.lk = +t.rowid)`,
         args: [t.name, ctx.site, meta.seq, at, t.name],
       },
     ]);

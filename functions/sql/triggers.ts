@@ -2,6 +2,9 @@
  * Capture triggers, generated from reflection. They log every write by any process (the app
  * opens the file directly) into _scoutsync_log, cheaply: one small row per written row, with
  * the wall clock in milliseconds; the HLC is assigned when the log is read (capture.ts).
+ * One write is not logged: an insert into a rowid table above the table's high-water mark
+ * (_scoutsync_hw), the rowid every row at or below which capture has seen. Capture finds those
+ * rows by their rowid instead, and the log row, most of what the trigger cost the app, is saved.
  * Only SQL that SQLite 3.31+ runs (no unixepoch('subsec'), no libSQL syntax), because the app
  * may bring its own SQLite (Python's sqlite3 in Debian 12 is 3.40).
  */
@@ -10,6 +13,10 @@ import type { TableInfo } from "./reflect.js";
 
 export const LOG_TABLE = "_scoutsync_log";
 export const MUTE_TABLE = "_scoutsync_mute";
+export const HIGH_WATER_TABLE = "_scoutsync_hw";
+
+/** Part of each table's trigger signature: raised when the generated triggers change, so sites reinstall them. */
+export const TRIGGER_FORMAT = 2;
 
 export const OP_INSERT = 1;
 export const OP_UPDATE = 2;
@@ -22,6 +29,9 @@ export const CAPTURE_DDL: string[] = [
   // A row here during an apply transaction silences the triggers: received changes are not captured again.
   `CREATE TABLE IF NOT EXISTS ${MUTE_TABLE} (x)`,
   `CREATE TABLE IF NOT EXISTS _scoutsync_meta (k TEXT PRIMARY KEY, v)`,
+  // Per rowid table: no row above this rowid existed when capture last looked (capture.ts). No
+  // row here (a table whose triggers predate it): every insert is logged.
+  `CREATE TABLE IF NOT EXISTS ${HIGH_WATER_TABLE} (tbl TEXT PRIMARY KEY, hw INTEGER NOT NULL) WITHOUT ROWID`,
   // One row per replicated row: identity (gid), local key (lk, null when not materialized),
   // change sequence for peers, clocks, values that have no local home (x), and the sites known
   // to hold this state already: the peer it came from unchanged (src), and those its sender
@@ -70,11 +80,36 @@ export function createTriggersSql(t: TableInfo): string[] {
   const tbl = quoteIdent(t.name);
   const name = quoteText(t.name);
   const when = `WHEN NOT EXISTS (SELECT 1 FROM ${MUTE_TABLE})`;
+  // Without a mark (ifnull) the insert is logged, so a missing row never hides a write.
+  const logInsert =
+    t.identity.kind === "rowid" ? `${when} AND NEW.rowid <= ifnull((SELECT hw FROM ${HIGH_WATER_TABLE} WHERE tbl = ${name}), NEW.rowid)` : when;
   return [
-    `CREATE TRIGGER ${ai} AFTER INSERT ON ${tbl} ${when} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, ms) VALUES (${name}, ${OP_INSERT}, ${keyExpr(t, "NEW")}, ${MS_NOW}); END`,
+    `CREATE TRIGGER ${ai} AFTER INSERT ON ${tbl} ${logInsert} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, ms) VALUES (${name}, ${OP_INSERT}, ${keyExpr(t, "NEW")}, ${MS_NOW}); END`,
     `CREATE TRIGGER ${au} AFTER UPDATE ON ${tbl} ${when} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, k0, ms, cols) VALUES (${name}, ${OP_UPDATE}, ${keyExpr(t, "NEW")}, ${keyExpr(t, "OLD")}, ${MS_NOW}, ${changedCols(t)}); END`,
     `CREATE TRIGGER ${ad} AFTER DELETE ON ${tbl} ${when} BEGIN INSERT INTO ${LOG_TABLE} (tbl, op, k, ms, vals) VALUES (${name}, ${OP_DELETE}, ${keyExpr(t, "OLD")}, ${MS_NOW}, ${typedList("OLD", t.cols.map((c) => c.name))}); END`,
   ];
+}
+
+/** `CASE tbl WHEN 'a' THEN (SELECT max(rowid) FROM "a") … END`: each table's highest rowid, for a _scoutsync_hw row. */
+function maxRowidByName(tables: readonly string[]): string {
+  return `CASE tbl ${tables.map((n) => `WHEN ${quoteText(n)} THEN (SELECT max(rowid) FROM ${quoteIdent(n)})`).join(" ")} END`;
+}
+
+/**
+ * One row: 1 when some rowid table among `tables` holds a row above its high-water mark (an
+ * insert no log row tells of), else 0. Names a table that no longer exists: the statement then
+ * fails, which callers take as "cannot tell" (and capture, which reflects again).
+ */
+export function freshRowsSql(tables: readonly string[]): string {
+  if (tables.length === 0) return "SELECT 0";
+  return `SELECT EXISTS (SELECT 1 FROM ${HIGH_WATER_TABLE} WHERE ${maxRowidByName(tables)} > hw)`;
+}
+
+/** Raises the marks of `tables` to their highest rowid: for rows written while capture is muted (an apply), which no scan should take for the app's. */
+export function raiseHighWaterSql(tables: readonly string[]): string | null {
+  if (tables.length === 0) return null;
+  const max = maxRowidByName(tables);
+  return `UPDATE ${HIGH_WATER_TABLE} SET hw = ${max} WHERE ${max} > hw`;
 }
 
 /** Parses the `cols` field of an update log row. */

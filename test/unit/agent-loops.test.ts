@@ -8,6 +8,8 @@ import { Agent, CAPTURE_PATH, SETTLE_PATH, TICK_PATH } from "../../local-agent/a
 import { backoffDelay } from "../../local-agent/backoff.js";
 import { Coalesced } from "../../local-agent/coalesce.js";
 import { DbWatch } from "../../local-agent/db-watch.js";
+import { captureLocal } from "../../functions/db/engine.js";
+import { openDb, sqlDb } from "../support/libsql-db.js";
 import { FailureLog } from "../../local-agent/failure-log.js";
 import { Ticker } from "../../local-agent/ticker.js";
 import type { Timers } from "../../local-agent/timers.js";
@@ -200,6 +202,36 @@ describe("DbWatch", () => {
     app.close();
   });
 
+  it("its capture view tells of logged writes and of inserts above a mark (which no log row tells of), and cannot tell once a marked table is gone", async () => {
+    const file = path.join(dir, "view.db");
+    const app = new Database(file);
+    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, x); CREATE TABLE u(id INTEGER PRIMARY KEY, y)");
+    const engine = openDb(file);
+    const ctx = { site: "00000000000000aa", now: () => Date.now(), cache: {} };
+    const captureNow = () => captureLocal(sqlDb(engine), ctx);
+    await captureNow();
+    const w = new DbWatch(file, () => undefined, { onError: () => undefined });
+    w.check();
+    const schema = w.captureView()?.schema;
+    expect(w.captureView()).toEqual({ schema, logged: false });
+    app.exec("INSERT INTO t (x) VALUES ('new')");
+    expect(w.captureView(), "an insert above the mark").toEqual({ schema, logged: true });
+    await captureNow();
+    expect(w.captureView()).toEqual({ schema, logged: false });
+    app.exec("UPDATE t SET x = 'edited'");
+    expect(w.captureView(), "a logged update").toEqual({ schema, logged: true });
+    await captureNow();
+    app.exec("DROP TABLE u");
+    expect(w.captureView(), "a marked table is gone: cannot tell").toBeNull();
+    await captureNow();
+    expect(w.captureView()).toEqual({ schema: expect.any(Number), logged: false });
+    app.exec("INSERT INTO t (x) VALUES ('after the drop')");
+    expect(w.captureView()?.logged).toBe(true);
+    w.stop();
+    engine.close();
+    app.close();
+  });
+
   it("in a burst of commits (looked at once per few ms, not at every file event) the last commit is never missed", async () => {
     const file = path.join(dir, "burst.db");
     const app = new Database(file);
@@ -297,7 +329,7 @@ describe("Agent", () => {
   it("asks its worker to capture only when the capture log holds something or the schema moved", async () => {
     const file = path.join(dir, "quiet.db");
     const app = new Database(file);
-    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE _scoutsync_log (id INTEGER PRIMARY KEY, x); CREATE TABLE t(x)");
+    app.exec("PRAGMA journal_mode=WAL; CREATE TABLE _scoutsync_log (id INTEGER PRIMARY KEY, x); CREATE TABLE _scoutsync_hw (tbl TEXT PRIMARY KEY, hw INTEGER NOT NULL) WITHOUT ROWID; CREATE TABLE t(x)");
     const posted: string[] = [];
     const captures = () => posted.filter((p) => p === CAPTURE_PATH).length;
     const agent = new Agent({
@@ -312,7 +344,7 @@ describe("Agent", () => {
     });
     await agent.syncOnce();
     expect(captures(), "the first look: whatever was written while the agent was away").toBe(1);
-    app.exec("INSERT INTO t VALUES (1)"); // the worker's own apply of received rows: written muted, nothing logged
+    app.exec("INSERT INTO t VALUES (1)"); // the worker's own apply of received rows: written muted, nothing logged, no mark to be above
     await agent.syncOnce();
     expect(captures()).toBe(1);
     app.exec("INSERT INTO _scoutsync_log (x) VALUES (1)"); // an app write, logged by its trigger
