@@ -136,7 +136,7 @@ describe("three sites, writes by separate processes", () => {
   it("the worker's libSQL client passes the conformance self-test from inside workerd", async () => {
     const res = await api(sites[0]!, "POST", "/api/admin/selftest");
     expect(res.json).toMatchObject({ ok: true });
-    expect((res.json.checks as unknown[]).length).toBeGreaterThanOrEqual(5);
+    expect((res.json.checks as unknown[]).length).toBeGreaterThanOrEqual(6);
     const denied = await fetch(`http://127.0.0.1:${sites[0]!.port}/api/admin/selftest`, { method: "POST" });
     expect(denied.status).toBe(403);
   });
@@ -220,6 +220,17 @@ for con in cons:
       expect(rowsOf(s, "SELECT captain, picks FROM alliances")).toEqual([[254, "1678,118"]]);
       expect(rowsOf(s, "SELECT rookie_year FROM teams WHERE number = 254")).toEqual([[1997]]);
     }
+  });
+
+  it("a table every app drops (a migration) fails no capture and no apply: later writes still sync", async () => {
+    const [a, b, c] = sites as [Running, Running, Running];
+    const before = sites.map((s) => s.site.out.length);
+    for (const s of sites) python(s.db, `con.execute("DROP TABLE alliances")`);
+    python(a.db, `con.execute("INSERT INTO teams (number, name) VALUES (9999, 'after the drop')")`);
+    shell(b.db, "INSERT INTO teams (number, name) VALUES (9998, 'after the drop, on B')");
+    await converged("writes after a dropped table");
+    for (const s of [a, b, c]) expect(rowsOf(s, "SELECT number FROM teams WHERE name LIKE 'after the drop%' ORDER BY number")).toEqual([[9998], [9999]]);
+    sites.forEach((s, i) => expect(s.site.out.slice(before[i]), `${s.name} logged no failure`).not.toMatch(/failed/));
   });
 
   it("a burst a site receives reaches its app's database file: the libSQL server's thread copies the WAL back", async () => {
