@@ -1,7 +1,7 @@
 /** Wire bodies of the database endpoints (/api/sync/database/*). */
 import { z } from "zod";
 import { SiteIdSchema } from "../clock/hlc.js";
-import { RowStateSchema } from "../db/row-state.js";
+import { checkedBy, rowStateProblems, type Problem, type RowState } from "../db/row-state.js";
 
 export const MAX_CHANGES_PER_BATCH = 10_000;
 /** The largest change batch a site accepts, in bytes of JSON. */
@@ -9,14 +9,31 @@ export const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 /** A page of changes stops growing past this many bytes of values (blobs count as base64), well under MAX_BATCH_BYTES. */
 export const PAGE_VALUE_BYTES = 16 * 1024 * 1024;
 
-export const RowChangeSchema = z.object({
+export interface RowChange {
   /** Table name. */
-  t: z.string().min(1).max(1000),
+  t: string;
   /** Row identity. */
-  g: z.string().min(1).max(4000),
-  s: RowStateSchema,
-});
-export type RowChange = z.infer<typeof RowChangeSchema>;
+  g: string;
+  s: RowState;
+}
+
+const textProblem = (v: unknown, max: number): string | null =>
+  typeof v !== "string" ? "expected text" : v.length < 1 || v.length > max ? `must be 1 to ${max} characters` : null;
+
+/** What is wrong with a received change (by hand, as rowStateProblems and for the same reason). */
+function changeProblems(v: unknown): Problem[] {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return [{ path: [], message: "expected an object" }];
+  const o = v as Record<string, unknown>;
+  const out: Problem[] = [];
+  const t = textProblem(o.t, 1000);
+  if (t !== null) out.push({ path: ["t"], message: t });
+  const g = textProblem(o.g, 4000);
+  if (g !== null) out.push({ path: ["g"], message: g });
+  for (const p of rowStateProblems(o.s)) out.push({ path: ["s", ...p.path], message: p.message });
+  return out;
+}
+
+export const RowChangeSchema = checkedBy<RowChange>(changeProblems);
 
 export const ChangeBatchSchema = z.object({
   from: SiteIdSchema,

@@ -51,4 +51,20 @@ describe("row states on the wire", () => {
     expect(problem(change({ p: { i: "1", f: 1 } }))).toMatch(/vals.p: expected null/);
     expect(problem(change({}, { name: "yesterday" }))).toBe("changes.0.s.clk.name: stamp must be 32 lowercase hex digits");
   });
+
+  it("names every field of a change that is missing or wrong, and ignores fields it does not know", () => {
+    const one = (ch: unknown) => problem({ from: "a".repeat(16), changes: [ch] });
+    const good = { t: "teams", g: "x.1", s: { ins: stamp, clk: {}, del: null, vals: {} } };
+    expect(one({ ...good, extra: 1, s: { ...good.s, later: true } })).toBe("");
+    expect(one({ ...good, t: "" })).toBe("changes.0.t: must be 1 to 1000 characters");
+    expect(one({ ...good, g: 5 })).toBe("changes.0.g: expected text");
+    expect(one({ ...good, g: "x".repeat(4001) })).toBe("changes.0.g: must be 1 to 4000 characters");
+    expect(one({ ...good, s: { ...good.s, ins: "late" } })).toBe("changes.0.s.ins: stamp must be 32 lowercase hex digits");
+    expect(one({ ...good, s: { ...good.s, del: 0 } })).toBe("changes.0.s.del: stamp must be 32 lowercase hex digits, or null");
+    expect(one({ ...good, s: { ...good.s, del: stamp } })).toBe("");
+    expect(one({ ...good, s: { ins: stamp, del: null } })).toBe("changes.0.s.clk: expected an object; changes.0.s.vals: expected an object");
+    expect(one({ t: "teams", g: "x.1" })).toBe("changes.0.s: expected an object");
+    expect(one([good])).toBe("changes.0: expected an object");
+    expect(one(null)).toBe("changes.0: expected an object");
+  });
 });
