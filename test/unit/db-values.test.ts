@@ -67,4 +67,11 @@ describe("row states on the wire", () => {
     expect(one([good])).toBe("changes.0: expected an object");
     expect(one(null)).toBe("changes.0: expected an object");
   });
+
+  it("checks columns named like what every object inherits by their own values", () => {
+    const parsed = JSON.parse(`{"t": "teams", "g": "x.1", "s": {"ins": "${stamp}", "clk": {"__proto__": "${stamp}"}, "del": null, "vals": {"__proto__": 1, "constructor": "c"}}}`) as unknown;
+    expect(problem({ from: "a".repeat(16), changes: [parsed] })).toBe("");
+    const bad = JSON.parse(`{"t": "teams", "g": "x.1", "s": {"ins": "${stamp}", "clk": {}, "del": null, "vals": {"__proto__": 2.5}}}`) as unknown;
+    expect(problem({ from: "a".repeat(16), changes: [bad] })).toBe("changes.0.s.vals.__proto__: a real must be sent as {f}");
+  });
 });
