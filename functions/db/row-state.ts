@@ -64,7 +64,6 @@ export function checkedBy<T>(problems: (v: unknown) => Problem[]): z.ZodType<T> 
   });
 }
 
-
 /**
  * A column's stamp, or null when the state does not hold the column. Own properties only: a
  * column may be named `constructor` or `valueOf`, which every object inherits.
