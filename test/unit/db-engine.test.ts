@@ -16,6 +16,7 @@ import type { PageRequest } from "../../functions/db/changes.js";
 import { applyRemote, captureLocal, readChangePages, readChanges, readClock } from "../../functions/db/engine.js";
 import type { SqlDb } from "../../functions/db/port.js";
 import { MAX_BATCH_BYTES } from "../../functions/wire/database.js";
+import { freshRowsSql } from "../../functions/sql/triggers.js";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
 import { Network, SCHEMA, newReplica, siteId, type Db, type Replica } from "../property/model.js";
 import { openDb, sqlDb } from "../support/libsql-db.js";
@@ -910,8 +911,11 @@ describe("inserts above a table's high-water mark", () => {
     const { reps, net } = await mesh(2);
     const [a, b] = reps as [Replica, Replica];
     run(a.db, "INSERT INTO teams (id, number, name) VALUES (50, 1, 'from A')");
-    await net.settle();
+    await net.capture(0);
+    await net.pullAll(0, 1);
+    // The apply itself raised B's mark (no capture ran on B): B's agent sees nothing to capture.
     expect(rows(b.db, "SELECT hw FROM _scoutsync_hw WHERE tbl = 'teams'")).toEqual([[50n]]);
+    expect(rows(b.db, freshRowsSql(["teams", "matches", "entries"]))).toEqual([[0n]]);
     await sleep(2);
     run(b.db, "INSERT OR REPLACE INTO teams (id, number, name) VALUES (50, 2, 'replaced on B')");
     await converged(net);
