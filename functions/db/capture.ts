@@ -17,7 +17,7 @@ import { addTo } from "../util/multimap.js";
 import { setOwn } from "../util/own-key.js";
 import type { TableInfo } from "../sql/reflect.js";
 import { quoteIdent } from "../sql/ident.js";
-import { HIGH_WATER_TABLE, raiseHighWaterSql, OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
+import { freshRowsSql, HIGH_WATER_TABLE, raiseHighWaterSql, OP_DELETE, OP_INSERT, OP_UPDATE, parseChangedCols } from "../sql/triggers.js";
 import { pkGid, rowGid } from "./identity.js";
 import { readLocalValues } from "./local-values.js";
 import { writeMetaStmts, type Meta } from "./meta.js";
@@ -120,8 +120,13 @@ export async function capture(
 }
 
 /** Tables whose rows are identified by rowid: the ones with marks. */
-export function rowidTables(schema: Schema): TableInfo[] {
+function rowidTables(schema: Schema): TableInfo[] {
   return [...schema.tables.values()].filter((t) => t.identity.kind === "rowid");
+}
+
+/** Whether a row lies above a mark (freshRowsSql), for the schema's rowid tables. */
+export function freshRowsStmt(schema: Schema): Stmt {
+  return { sql: freshRowsSql(rowidTables(schema).map((t) => t.name)) };
 }
 
 /** Raises the marks past rows written with capture muted (an apply's); only once this transaction captured everything. */

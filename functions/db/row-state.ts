@@ -33,7 +33,8 @@ const STAMP_MESSAGE = "stamp must be 32 lowercase hex digits";
 
 const isStamp = (v: unknown): boolean => typeof v === "string" && STAMP_RE.test(v);
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** A JSON object (not null, not an array). */
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * What is wrong with a received row state, checked by hand: a page carries thousands of them

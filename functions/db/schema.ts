@@ -19,8 +19,8 @@ import {
   type TableInfo,
   type XinfoRow,
 } from "../sql/reflect.js";
-import { CAPTURE_DDL, TRIGGER_FORMAT, createTriggersSql, dropTriggersSql, freshRowsSql, triggerNames, typedList } from "../sql/triggers.js";
-import { HIGH_WATER_SQL, LOG_PAGE_SQL, capture, parseHighWater, rowidTables } from "./capture.js";
+import { CAPTURE_DDL, TRIGGER_FORMAT, createTriggersSql, dropTriggersSql, triggerNames, typedList } from "../sql/triggers.js";
+import { HIGH_WATER_SQL, LOG_PAGE_SQL, capture, freshRowsStmt, parseHighWater } from "./capture.js";
 import { pkGid } from "./identity.js";
 import { READ_META_SQL, parseMeta, readMeta, writeMetaStmts, type Meta } from "./meta.js";
 import { chunks, int, query, type Row, type SqlExec, type Stmt } from "./port.js";
@@ -132,7 +132,7 @@ const PARKED_SQL = "SELECT EXISTS (SELECT 1 FROM _scoutsync_rows WHERE why IS NO
  * so it fails once the app dropped one: the caller then captures, which reflects again.
  */
 export function quietCheck(schema: Schema): Stmt[] {
-  return [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }, { sql: freshRowsSql(rowidTables(schema).map((t) => t.name)) }];
+  return [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: "SELECT EXISTS (SELECT 1 FROM _scoutsync_log)" }, freshRowsStmt(schema)];
 }
 
 /**
@@ -160,10 +160,10 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
     // The common case in one round trip: schema unchanged, counters, parked rows, first page of
     // the log, the marks and whether a row lies above one, and the caller's first reads
     // (statements on scoutsync's own tables only, which exist once cached).
-    const fixed: Stmt[] = [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }, { sql: HIGH_WATER_SQL }, ...(opts.ahead ?? [])];
-    const check = { sql: freshRowsSql(rowidTables(cached).map((t) => t.name)) };
+    const own: Stmt[] = [{ sql: SCHEMA_VERSION_SQL }, { sql: READ_META_SQL }, { sql: PARKED_SQL }, { sql: LOG_PAGE_SQL }, { sql: HIGH_WATER_SQL }];
+    const fixed = [...own, ...(opts.ahead ?? [])];
     // The check names the cached tables, last, so one the app dropped fails only it: the version then says why.
-    const results = await tx.batch([...fixed, check]).catch(async () => [...(await tx.batch(fixed)), null]);
+    const results = await tx.batch([...fixed, freshRowsStmt(cached)]).catch(async () => [...(await tx.batch(fixed)), null]);
     const [ver, metaRows, parked, log, hw] = results;
     if (int(ver?.[0]?.[0]) === cached.version) {
       const fresh = results[fixed.length];
@@ -174,7 +174,7 @@ export async function ensureCapture(tx: SqlExec, ctx: EngineContext, opts: { pag
         hw: parseHighWater(hw ?? []),
         ...(fresh ? { fresh: int(fresh[0]?.[0]) === 1 } : {}),
       });
-      const ahead = results.slice(5, fixed.length) as Row[][];
+      const ahead = results.slice(own.length, fixed.length) as Row[][];
       return { schema: cached, meta, captured, more, changed: [], parked: int(parked?.[0]?.[0]) === 1, reflected: false, ...(captured === 0 && opts.ahead ? { ahead } : {}) };
     }
   }

@@ -1,7 +1,7 @@
 /** Wire bodies of the database endpoints (/api/sync/database/*). */
 import { z } from "zod";
 import { SiteIdSchema } from "../clock/hlc.js";
-import { checkedBy, rowStateProblems, type Problem, type RowState } from "../db/row-state.js";
+import { checkedBy, isRecord, rowStateProblems, type Problem, type RowState } from "../db/row-state.js";
 
 export const MAX_CHANGES_PER_BATCH = 10_000;
 /** The largest change batch a site accepts, in bytes of JSON. */
@@ -22,14 +22,13 @@ const textProblem = (v: unknown, max: number): string | null =>
 
 /** What is wrong with a received change (by hand, as rowStateProblems and for the same reason). */
 function changeProblems(v: unknown): Problem[] {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return [{ path: [], message: "expected an object" }];
-  const o = v as Record<string, unknown>;
+  if (!isRecord(v)) return [{ path: [], message: "expected an object" }];
   const out: Problem[] = [];
-  const t = textProblem(o.t, 1000);
+  const t = textProblem(v.t, 1000);
   if (t !== null) out.push({ path: ["t"], message: t });
-  const g = textProblem(o.g, 4000);
+  const g = textProblem(v.g, 4000);
   if (g !== null) out.push({ path: ["g"], message: g });
-  for (const p of rowStateProblems(o.s)) out.push({ path: ["s", ...p.path], message: p.message });
+  for (const p of rowStateProblems(v.s)) out.push({ path: ["s", ...p.path], message: p.message });
   return out;
 }
 
