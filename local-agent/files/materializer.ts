@@ -7,6 +7,7 @@
  */
 import { promises as fsp, type Stats } from "node:fs";
 import path from "node:path";
+import { CHUNK_SIZE } from "../../functions/files/chunks.js";
 import { depthOf } from "../../functions/files/folders.js";
 import { caseFoldKey, baseName, checkSyncPath } from "../../functions/files/path.js";
 import { DIR_MARK } from "../../functions/files/version.js";
@@ -48,7 +49,14 @@ export interface MaterializerOptions {
 }
 
 const PAGE = 200;
+/** Files of several blocks written at once (each fetches a few blocks at a time: assemble.ts). */
 const FILES_AT_ONCE = 8;
+/**
+ * Files of one block (or none) written at once. Such a file is one fetch at most (small ones come
+ * inline), so its time is mostly its fsync, which waits on the disk: more of them at once let the
+ * filesystem's journal commit them together (B5, 2,000 files of 1 KiB: 400–480 → 470–510 files/s).
+ */
+const SMALL_FILES_AT_ONCE = 32;
 const RETRIES_PER_PASS = 16;
 /**
  * How long a local delete keeps a pass from writing the deleted version back (see write). Longer
@@ -220,7 +228,9 @@ export class Materializer {
     for (const f of mine) this.inFlight.add(f.path);
     const one = (f: PendingFile): Promise<MaterializedItem | null> => this.materialize(f, page);
     const made = await mapLimit(sortByDepth(mine.filter((f) => f.dir && !f.deleted), 1), 1, one);
-    const files = await mapLimit(mine.filter((f) => !f.dir), FILES_AT_ONCE, one);
+    const small = mine.filter((f) => !f.dir && f.size <= CHUNK_SIZE);
+    const large = mine.filter((f) => !f.dir && f.size > CHUNK_SIZE);
+    const files = (await Promise.all([mapLimit(small, SMALL_FILES_AT_ONCE, one), mapLimit(large, FILES_AT_ONCE, one)])).flat();
     const removed = await mapLimit(sortByDepth(mine.filter((f) => f.dir && f.deleted), -1), 1, one);
     const results = [...made, ...files, ...removed];
     for (const f of mine) this.inFlight.delete(f.path);

@@ -243,6 +243,34 @@ describe("Materializer", () => {
     expect(sha(readFileSync(path.join(dir, "big.bin")))).toBe(sha(content));
   });
 
+  it("writes up to 32 files of one block at once, and up to 8 larger ones beside them", async () => {
+    const dir = folder();
+    const small = Array.from({ length: 40 }, (_, i) => ({ name: `s${i}.json`, content: bytes(100, i + 1) }));
+    const large = Array.from({ length: 12 }, (_, i) => ({ name: `l${i}.bin`, content: bytes(CHUNK_SIZE + 1, i + 100) }));
+    const byBlock = new Map<string, { name: string; content: Buffer; block: number }>();
+    for (const f of [...small, ...large]) blocksOf(f.content).forEach((h, block) => byBlock.set(h, { ...f, block }));
+    const out = new Set<string>();
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const download: BlockDownload = async (url) => {
+      const f = byBlock.get(new URL(url).searchParams.get("hash") ?? "")!;
+      out.add(f.name);
+      await held;
+      return [f.content.subarray(f.block * CHUNK_SIZE, (f.block + 1) * CHUNK_SIZE)];
+    };
+    const { m, materialized } = await materializer(dir, [...small, ...large].map((f) => pendingFor(f.name, f.content)), download);
+    m.wake();
+    const names = (prefix: string) => [...out].filter((n) => n.startsWith(prefix)).length;
+    await waitFor("both lanes to fill", () => names("s") === 32 && names("l") === 8);
+    // Nothing more starts while those are out.
+    await new Promise((r) => setTimeout(r, 50));
+    expect([names("s"), names("l")]).toEqual([32, 8]);
+    release();
+    await m.idle();
+    expect(materialized.filter((i) => !("error" in i))).toHaveLength(52);
+    for (const f of [...small, ...large]) expect(readFileSync(path.join(dir, f.name)).equals(f.content)).toBe(true);
+  });
+
   it("a first block no peer has does not hold the others back: they are fetched into the temp file, and the file waits", async () => {
     const dir = folder();
     const content = bytes(40 * CHUNK_SIZE, 5);
