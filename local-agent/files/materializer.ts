@@ -227,15 +227,20 @@ export class Materializer {
     const mine = due.filter((f) => !this.inFlight.has(f.path));
     for (const f of mine) this.inFlight.add(f.path);
     const one = (f: PendingFile): Promise<MaterializedItem | null> => this.materialize(f, page);
-    const made = await mapLimit(sortByDepth(mine.filter((f) => f.dir && !f.deleted), 1), 1, one);
-    const small = mine.filter((f) => !f.dir && f.size <= CHUNK_SIZE);
-    const large = mine.filter((f) => !f.dir && f.size > CHUNK_SIZE);
-    const files = (await Promise.all([mapLimit(small, SMALL_FILES_AT_ONCE, one), mapLimit(large, FILES_AT_ONCE, one)])).flat();
-    const removed = await mapLimit(sortByDepth(mine.filter((f) => f.dir && f.deleted), -1), 1, one);
-    const results = [...made, ...files, ...removed];
-    for (const f of mine) this.inFlight.delete(f.path);
-    const items = results.filter((r): r is MaterializedItem => r !== null);
-    if (items.length > 0) await this.opts.api.materialized(items);
+    let items: MaterializedItem[];
+    try {
+      const made = await mapLimit(sortByDepth(mine.filter((f) => f.dir && !f.deleted), 1), 1, one);
+      const small = mine.filter((f) => !f.dir && f.size <= CHUNK_SIZE);
+      const large = mine.filter((f) => !f.dir && f.size > CHUNK_SIZE);
+      const files = (await Promise.all([mapLimit(small, SMALL_FILES_AT_ONCE, one), mapLimit(large, FILES_AT_ONCE, one)])).flat();
+      const removed = await mapLimit(sortByDepth(mine.filter((f) => f.dir && f.deleted), -1), 1, one);
+      items = [...made, ...files, ...removed].filter((r): r is MaterializedItem => r !== null);
+      // Still in flight until the worker has the report: a poll that lists them meanwhile would
+      // take them for work (B5: 1,800 files of a burst looked at and reported a second time).
+      if (items.length > 0) await this.opts.api.materialized(items);
+    } finally {
+      for (const f of mine) this.inFlight.delete(f.path);
+    }
     const landed = items.filter((i) => !("error" in i)).map((i) => i.path);
     if (landed.length > 0) this.opts.onLanded(landed);
     return landed.length;

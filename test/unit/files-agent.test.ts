@@ -271,6 +271,32 @@ describe("Materializer", () => {
     for (const f of [...small, ...large]) expect(readFileSync(path.join(dir, f.name)).equals(f.content)).toBe(true);
   });
 
+  it("a file stays in flight until the worker has its report: a poll listing it meanwhile leaves it alone", async () => {
+    const dir = folder();
+    const content = bytes(300, 3);
+    const f = pendingFor("report.json", content);
+    const { m, api, materialized } = await materializer(dir, [f], fakePeer(new Map([[sha(content), content]])).download);
+    const record = api.materialized;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reports = 0;
+    api.materialized = async (items) => {
+      reports++;
+      await held;
+      return record(items);
+    };
+    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [f] });
+    await waitFor("the file written and its report sent", () => reports === 1);
+    expect(readFileSync(path.join(dir, "report.json")).equals(content)).toBe(true);
+    // A poll now still finds it pending (the worker has no report yet).
+    m.wake();
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await m.idle();
+    expect(reports).toBe(1);
+    expect(materialized).toMatchObject([{ path: "report.json", hash: sha(content) }]);
+  });
+
   it("a first block no peer has does not hold the others back: they are fetched into the temp file, and the file waits", async () => {
     const dir = folder();
     const content = bytes(40 * CHUNK_SIZE, 5);
