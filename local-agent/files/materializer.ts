@@ -87,6 +87,9 @@ export class Materializer {
   private express: Promise<void> | null = null;
   /** Paths being written right now (by either lane). */
   private readonly inFlight = new Set<string>();
+  /** Reports the worker has acknowledged, counted, and the last one of each path since the running poll asked for its list. */
+  private acked = 0;
+  private readonly ackedAt = new Map<string, number>();
   private poll: ReturnType<typeof setTimeout> | null = null;
   /** The last poll found an entry due or being written (or a wake came since): poll at the busy rate. */
   private busy = true;
@@ -178,7 +181,11 @@ export class Materializer {
     this.again = false;
     try {
       for (let round = 0; round < 100 && !this.stopped; round++) {
-        const page = await this.opts.api.pending(PAGE);
+        const asked = this.acked;
+        const listed = await this.opts.api.pending(PAGE);
+        // A list asked for before a report was acknowledged can still hold what that report said landed.
+        const page = { ...listed, files: listed.files.filter((f) => (this.ackedAt.get(f.path) ?? 0) <= asked) };
+        for (const [p, n] of this.ackedAt) if (n <= asked) this.ackedAt.delete(p);
         if (round === 0) {
           // Busy while an entry is due or being written (if that fails, it is due again soon).
           this.busy = page.files.some((f) => this.inFlight.has(f.path) || this.isDue(f));
@@ -193,7 +200,7 @@ export class Materializer {
         const done = await this.pass(page, due);
         this.failLog.success();
         // Another page only when this one made progress; the rest waits for its backoff.
-        if (done === 0 || page.files.length < PAGE) break;
+        if (done === 0 || listed.files.length < PAGE) break;
       }
       await this.opts.trash.sweep();
     } catch (err) {
@@ -236,8 +243,13 @@ export class Materializer {
       const removed = await mapLimit(sortByDepth(mine.filter((f) => f.dir && f.deleted), -1), 1, one);
       items = [...made, ...files, ...removed].filter((r): r is MaterializedItem => r !== null);
       // Still in flight until the worker has the report: a poll that lists them meanwhile would
-      // take them for work (B5: 1,800 files of a burst looked at and reported a second time).
-      if (items.length > 0) await this.opts.api.materialized(items);
+      // take them for work (B5: 1,000–1,800 files of a burst looked at and reported a second
+      // time), and a poll that asked before the report came back leaves them too (passes).
+      if (items.length > 0) {
+        await this.opts.api.materialized(items);
+        this.acked++;
+        for (const i of items) this.ackedAt.set(i.path, this.acked);
+      }
     } finally {
       for (const f of mine) this.inFlight.delete(f.path);
     }

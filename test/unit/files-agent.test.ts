@@ -297,6 +297,30 @@ describe("Materializer", () => {
     expect(materialized).toMatchObject([{ path: "report.json", hash: sha(content) }]);
   });
 
+  it("a poll whose list was asked for before a report came back leaves what that report landed", async () => {
+    const dir = folder();
+    const content = bytes(300, 4);
+    const f = pendingFor("stale.json", content);
+    const { m, api, materialized } = await materializer(dir, [f], fakePeer(new Map([[sha(content), content]])).download);
+    const list = api.pending;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let asked = 0;
+    api.pending = async (limit) => {
+      asked++;
+      const page = await list(limit);
+      await held;
+      return page;
+    };
+    m.wake();
+    await waitFor("the poll to ask", () => asked === 1);
+    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [f] });
+    await waitFor("the handed file reported", () => materialized.length === 1);
+    release();
+    await m.idle();
+    expect(materialized).toHaveLength(1);
+  });
+
   it("a first block no peer has does not hold the others back: they are fetched into the temp file, and the file waits", async () => {
     const dir = folder();
     const content = bytes(40 * CHUNK_SIZE, 5);
