@@ -4,6 +4,7 @@
  * couple of seconds for anti-entropy (pull, health checks). It holds no sync logic itself.
  */
 import { Coalesced } from "./coalesce.js";
+import type { HeapKeeper } from "./collect.js";
 import { DbWatch } from "./db-watch.js";
 import { FailureLog } from "./failure-log.js";
 import { callLocal, errorMessage, retryStale, type LocalTarget } from "./http.js";
@@ -27,8 +28,11 @@ export interface AgentOptions {
   pollMs?: number;
   logIntervalMs?: number;
   timers?: Timers;
-  /** Runs when the worker says a burst of work is over (its `settled`): a full GC, where exposed. */
-  collect?: () => void;
+  /**
+   * A full GC when the worker says a burst of work is over (its `settled`), and one at a quiet
+   * tick after work of the agent's own (collect.ts).
+   */
+  heap?: HeapKeeper;
 }
 
 export class Agent {
@@ -59,14 +63,18 @@ export class Agent {
     const settleLog = new FailureLog("memory settle call", opts.log, opts.logIntervalMs);
     this.settler = new Settler({
       post: opts.post,
-      collect: opts.collect,
+      collect: () => opts.heap?.collect(),
       timers: opts.timers ?? realTimers,
       onError: (err) => settleLog.failure(describe(err)),
     });
     this.ticker = new Ticker(async () => {
-      const answer = await opts.post(TICK_PATH);
-      this.settler.heard(answer);
-      return nextTickHint(answer);
+      try {
+        const answer = await opts.post(TICK_PATH);
+        this.settler.heard(answer);
+        return nextTickHint(answer);
+      } finally {
+        opts.heap?.collectWhenQuiet();
+      }
     }, {
       intervalMs: opts.tickMs ?? 2_000,
       capMs: opts.tickCapMs ?? 30_000,
@@ -116,10 +124,10 @@ class Settler {
   private timer: unknown = null;
   private stopped = false;
 
-  constructor(private readonly opts: { post: Poster; collect: (() => void) | undefined; timers: Timers; onError(err: unknown): void }) {}
+  constructor(private readonly opts: { post: Poster; collect: () => void; timers: Timers; onError(err: unknown): void }) {}
 
   heard(answer: unknown): void {
-    if (field(answer, "settled") === true) this.opts.collect?.();
+    if (field(answer, "settled") === true) this.opts.collect();
     const ms = field(answer, "settleInMs");
     if (typeof ms !== "number" || this.stopped) return;
     if (this.timer !== null) this.opts.timers.clear(this.timer);

@@ -1,10 +1,81 @@
 /**
- * A full collection that hands freed pages back to the system, for a child that is about to idle
+ * Full collections that hand freed pages back to the system, for a child that is about to idle
  * for a long time after a burst. A regular collection frees the objects but V8 keeps their pages
- * committed. `gc` exists only where the launcher passed --expose-gc (launcher.ts); elsewhere this
- * does nothing.
+ * committed. `gc` exists only where the launcher passed --expose-gc (launcher.ts); elsewhere
+ * these do nothing.
+ *
+ * Besides the worker's word that a burst is over (agent.ts), a child collects at a quiet moment
+ * once it has worked WORK_MS of CPU, or grown its heap and buffers by GROWN_BYTES, since its last
+ * collection: the garbage of work the worker does not see (a peer fetching blocks from the agent,
+ * a rescan, the database server's request bodies) was kept for good, 100–200 MB of an idle agent
+ * after 10,000 files (B7). A collection costs tens of milliseconds, so one per second of work at
+ * most is cheap. Serving blocks costs little CPU for the garbage it leaves, hence the growth.
  */
-export function collectGarbage(): void {
-  const gc = (globalThis as { gc?: (options: object) => void }).gc;
-  gc?.({ type: "major", execution: "sync", flavor: "last-resort" });
+
+/** CPU a process works between two collections of its own (ms). */
+const WORK_MS = 1_000;
+/** Growth of the heap and buffers between two collections of its own (bytes). */
+const GROWN_BYTES = 32 * 1024 * 1024;
+/** A process that used less than this share of a core since the last look is quiet. */
+const QUIET_SHARE = 0.05;
+
+export interface HeapKeeper {
+  /** Collects now. */
+  collect(): void;
+  /** Collects if the process worked WORK_MS or grew GROWN_BYTES since the last collection (the caller knows it is quiet: the database server's quiet moment). */
+  collectAfterWork(): boolean;
+  /** Also requires the process to have been quiet since the previous call (the agent's ticks). */
+  collectWhenQuiet(): boolean;
 }
+
+export interface HeapKeeperClock {
+  /** CPU this process used so far, ms. */
+  cpuMs(): number;
+  nowMs(): number;
+  /** Bytes of V8 heap and buffers. */
+  footprint(): number;
+}
+
+export function heapKeeper(clock: HeapKeeperClock, gc: (() => void) | undefined, limits = { workMs: WORK_MS, grownBytes: GROWN_BYTES }): HeapKeeper {
+  let mark = { cpu: clock.cpuMs(), bytes: clock.footprint() };
+  let look = { cpu: mark.cpu, at: clock.nowMs() };
+  const collect = (): void => {
+    if (gc === undefined) return;
+    gc();
+    // The collection's own CPU is not work.
+    mark = { cpu: clock.cpuMs(), bytes: clock.footprint() };
+    look = { cpu: mark.cpu, at: clock.nowMs() };
+  };
+  const afterWork = (): boolean => {
+    if (gc === undefined || (clock.cpuMs() - mark.cpu < limits.workMs && clock.footprint() - mark.bytes < limits.grownBytes)) return false;
+    collect();
+    return true;
+  };
+  return {
+    collect,
+    collectAfterWork: afterWork,
+    collectWhenQuiet() {
+      const now = { cpu: clock.cpuMs(), at: clock.nowMs() };
+      const quiet = now.cpu - look.cpu <= QUIET_SHARE * (now.at - look.at);
+      look = now;
+      return quiet && afterWork();
+    },
+  };
+}
+
+const exposed = (globalThis as { gc?: (options: object) => void }).gc;
+
+export const processHeap: HeapKeeper = heapKeeper(
+  {
+    cpuMs: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    },
+    nowMs: () => performance.now(),
+    footprint: () => {
+      const m = process.memoryUsage();
+      return m.heapTotal + m.external;
+    },
+  },
+  exposed && (() => exposed({ type: "major", execution: "sync", flavor: "last-resort" })),
+);

@@ -20,11 +20,11 @@ const PING_TIMEOUT_MS = 60_000;
 /**
  * Per-child V8 flags. The worker host and the agent mostly idle (workerd serves the requests),
  * so a small young generation costs them nothing and saves tens of MB each; the db child moves
- * bulk rows and keeps V8's defaults. `gc` lets the host drop Miniflare's start-up garbage and the
- * agent give back a heap grown by a burst (agent.ts `collect`).
+ * bulk rows and keeps V8's default young generation. `gc` lets the host drop Miniflare's start-up
+ * garbage, and the agent and the db child give back a heap grown by a burst (collect.ts).
  */
 const NODE_FLAGS: Record<ChildKind, string[]> = {
-  db: [],
+  db: ["--expose-gc"],
   worker: ["--expose-gc", "--max-semi-space-size=1"],
   agent: ["--expose-gc", "--max-semi-space-size=1"],
 };

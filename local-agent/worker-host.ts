@@ -8,7 +8,7 @@ import path from "node:path";
 import readline from "node:readline";
 import type { Readable } from "node:stream";
 import type { ChildConfig } from "./child-protocol.js";
-import { collectGarbage } from "./collect.js";
+import { processHeap } from "./collect.js";
 import { childrenOf } from "./procs.js";
 import { withV8Flags } from "./workerd-config.js";
 
@@ -102,9 +102,9 @@ function passV8Flags(runtime: typeof import("miniflare").Runtime): void {
  * keep for a long time in a process that then sits idle for hours: collect it now.
  */
 function releaseStartupGarbage(): void {
-  collectGarbage();
+  processHeap.collect();
   // Some buffers are only released after the first requests settle.
-  setTimeout(collectGarbage, 2_000).unref();
+  setTimeout(() => processHeap.collect(), 2_000).unref();
 }
 
 /** workerd's own output (the worker's console.log included), as plain lines without colour. */

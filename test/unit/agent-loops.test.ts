@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { Agent, CAPTURE_PATH, SETTLE_PATH, TICK_PATH } from "../../local-agent/agent.js";
 import { backoffDelay } from "../../local-agent/backoff.js";
 import { Coalesced } from "../../local-agent/coalesce.js";
+import { heapKeeper } from "../../local-agent/collect.js";
 import { DbWatch } from "../../local-agent/db-watch.js";
 import { captureLocal } from "../../functions/db/engine.js";
 import { openDb, sqlDb } from "../support/libsql-db.js";
@@ -423,6 +424,7 @@ describe("tick hint", () => {
       [SETTLE_PATH]: [{ settled: false, settleInMs: 3000 }, { settled: true }],
     };
     const collect = vi.fn();
+    const collectWhenQuiet = vi.fn(() => false);
     const agent = new Agent({
       post: async (p) => {
         calls.push(p);
@@ -430,7 +432,7 @@ describe("tick hint", () => {
       },
       log: () => undefined,
       timers: t.timers,
-      collect,
+      heap: { collect, collectAfterWork: vi.fn(() => false), collectWhenQuiet },
     });
     agent.start();
     t.fireAll();
@@ -449,7 +451,92 @@ describe("tick hint", () => {
     await settle();
     expect(calls.filter((p) => p === SETTLE_PATH)).toHaveLength(2);
     expect(collect).toHaveBeenCalledTimes(1);
+    // Every tick also looks whether the agent's own work left garbage.
+    expect(collectWhenQuiet).toHaveBeenCalledTimes(calls.filter((p) => p === TICK_PATH).length);
     await agent.stop();
     expect(t.pending(), "stop clears the timers").toEqual([]);
+  });
+});
+
+describe("heapKeeper", () => {
+  const LIMITS = { workMs: 1_000, grownBytes: 32 };
+  function fakeProcess() {
+    const p = { cpu: 0, at: 0, gcs: 0, bytes: 100, live: 100 };
+    const clock = { cpuMs: () => p.cpu, nowMs: () => p.at, footprint: () => p.bytes };
+    // A collection costs CPU too, and leaves what is live.
+    const gc = () => {
+      p.gcs++;
+      p.cpu += 50;
+      p.bytes = p.live;
+    };
+    return { p, clock, gc };
+  }
+
+  it("collects after a second of work at a quiet moment, and not again until the process worked another second", () => {
+    const { p, clock, gc } = fakeProcess();
+    const heap = heapKeeper(clock, gc, LIMITS);
+    p.cpu = 999;
+    expect(heap.collectAfterWork()).toBe(false);
+    p.cpu = 1_000;
+    expect(heap.collectAfterWork()).toBe(true);
+    // The collection's own 50 ms are not work.
+    p.cpu += 900;
+    expect(heap.collectAfterWork()).toBe(false);
+    p.cpu += 100;
+    expect(heap.collectAfterWork()).toBe(true);
+    heap.collect();
+    expect(p.gcs).toBe(3);
+    p.cpu += 999;
+    expect(heap.collectAfterWork(), "any collection starts the count again").toBe(false);
+  });
+
+  it("collects after growth that cost little CPU (blocks served from disk), measured from what the last collection left", () => {
+    const { p, clock, gc } = fakeProcess();
+    const heap = heapKeeper(clock, gc, LIMITS);
+    p.bytes = 131;
+    expect(heap.collectAfterWork()).toBe(false);
+    p.bytes = 132;
+    expect(heap.collectAfterWork()).toBe(true);
+    expect(p.bytes).toBe(100);
+    // Live data grew: the mark is what the collection left, so it is not collected again and again.
+    p.live = 150;
+    p.bytes = 160;
+    heap.collect();
+    p.bytes = 180;
+    expect(heap.collectAfterWork()).toBe(false);
+    expect(p.gcs).toBe(2);
+  });
+
+  it("at ticks, waits for a tick that finds the process quiet since the previous one", () => {
+    const { p, clock, gc } = fakeProcess();
+    const heap = heapKeeper(clock, gc, LIMITS);
+    // A burst: 3 s of CPU in 4 s, ticks every 2 s.
+    for (let i = 0; i < 2; i++) {
+      p.cpu += 1_500;
+      p.at += 2_000;
+      expect(heap.collectWhenQuiet()).toBe(false);
+    }
+    // Quiet: 20 ms in 10 s.
+    p.cpu += 20;
+    p.at += 10_000;
+    expect(heap.collectWhenQuiet()).toBe(true);
+    // Idle ticks after it: the collection's own CPU does not make the next tick look busy, and nothing more is collected.
+    for (let i = 0; i < 5; i++) {
+      p.cpu += 20;
+      p.at += 10_000;
+      expect(heap.collectWhenQuiet()).toBe(false);
+    }
+    expect(p.gcs).toBe(1);
+  });
+
+  it("does nothing where gc is not exposed", () => {
+    const { p, clock } = fakeProcess();
+    const heap = heapKeeper(clock, undefined, LIMITS);
+    p.cpu = 5_000;
+    p.bytes = 1e9;
+    p.at = 100_000;
+    expect(heap.collectAfterWork()).toBe(false);
+    expect(heap.collectWhenQuiet()).toBe(false);
+    expect(() => heap.collect()).not.toThrow();
   });
 });
