@@ -469,12 +469,11 @@ describe("heapKeeper", () => {
       p.cpu += 50;
       p.bytes = p.live;
     };
-    return { p, clock, gc };
+    return { p, heap: heapKeeper(clock, gc, LIMITS), clock };
   }
 
   it("collects after a second of work at a quiet moment, and not again until the process worked another second", () => {
-    const { p, clock, gc } = fakeProcess();
-    const heap = heapKeeper(clock, gc, LIMITS);
+    const { p, heap } = fakeProcess();
     p.cpu = 999;
     expect(heap.collectAfterWork()).toBe(false);
     p.cpu = 1_000;
@@ -491,8 +490,7 @@ describe("heapKeeper", () => {
   });
 
   it("collects after growth that cost little CPU (blocks served from disk), measured from what the last collection left", () => {
-    const { p, clock, gc } = fakeProcess();
-    const heap = heapKeeper(clock, gc, LIMITS);
+    const { p, heap } = fakeProcess();
     p.bytes = 131;
     expect(heap.collectAfterWork()).toBe(false);
     p.bytes = 132;
@@ -508,8 +506,7 @@ describe("heapKeeper", () => {
   });
 
   it("at ticks, waits for a tick that finds the process quiet since the previous one", () => {
-    const { p, clock, gc } = fakeProcess();
-    const heap = heapKeeper(clock, gc, LIMITS);
+    const { p, heap } = fakeProcess();
     // A burst: 3 s of CPU in 4 s, ticks every 2 s.
     for (let i = 0; i < 2; i++) {
       p.cpu += 1_500;

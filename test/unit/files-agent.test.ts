@@ -51,6 +51,14 @@ const waitFor = async (what: string, probe: () => boolean, ms = 5_000) => {
   }
 };
 
+/** A promise that resolves when `open` is called: holds a fake peer or worker answer back. */
+const gate = () => {
+  let open = (): void => undefined;
+  const shut = new Promise<void>((resolve) => (open = resolve));
+  return { shut, open };
+};
+const PEERS = [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }];
+
 /** A worker that only records what the agent tells it and hands out a fixed pending list. */
 function fakeApi(pending: PendingFile[] = []) {
   const uploads: FileUpload[] = [];
@@ -61,7 +69,7 @@ function fakeApi(pending: PendingFile[] = []) {
       uploads.push(...files);
       return { versions: files.length, unchanged: 0, conflicts: 0 };
     },
-    pending: async () => ({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: pending.filter((f) => !materialized.some((m) => m.path === f.path && !("error" in m))) }),
+    pending: async () => ({ peers: PEERS, files: pending.filter((f) => !materialized.some((m) => m.path === f.path && !("error" in m))) }),
     materialized: async (items) => void materialized.push(...items),
     async *manifest() {},
   };
@@ -222,12 +230,11 @@ describe("Materializer", () => {
     for (let i = 0; i < 40; i++) content.writeUInt32BE(i, i * CHUNK_SIZE);
     const blocks = blocksOf(content);
     const asked: number[] = [];
-    let release = (): void => undefined;
-    const slow = new Promise<void>((resolve) => (release = resolve));
+    const slow = gate();
     const download: BlockDownload = async (url) => {
       const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
       asked.push(i);
-      if (i === 0) await slow;
+      if (i === 0) await slow.shut;
       return [content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)];
     };
     const { m, materialized } = await materializer(dir, [pendingFor("big.bin", content)], download);
@@ -236,7 +243,7 @@ describe("Materializer", () => {
     // Nothing past the window while block 0 is out.
     await new Promise((r) => setTimeout(r, 50));
     expect([...asked].sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i));
-    release();
+    slow.open();
     await m.idle();
     expect(asked.length).toBe(40);
     expect(materialized).toMatchObject([{ path: "big.bin", hash: sha(content) }]);
@@ -250,12 +257,11 @@ describe("Materializer", () => {
     const byBlock = new Map<string, { name: string; content: Buffer; block: number }>();
     for (const f of [...small, ...large]) blocksOf(f.content).forEach((h, block) => byBlock.set(h, { ...f, block }));
     const out = new Set<string>();
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
+    const held = gate();
     const download: BlockDownload = async (url) => {
       const f = byBlock.get(new URL(url).searchParams.get("hash") ?? "")!;
       out.add(f.name);
-      await held;
+      await held.shut;
       return [f.content.subarray(f.block * CHUNK_SIZE, (f.block + 1) * CHUNK_SIZE)];
     };
     const { m, materialized } = await materializer(dir, [...small, ...large].map((f) => pendingFor(f.name, f.content)), download);
@@ -265,7 +271,7 @@ describe("Materializer", () => {
     // Nothing more starts while those are out.
     await new Promise((r) => setTimeout(r, 50));
     expect([names("s"), names("l")]).toEqual([32, 8]);
-    release();
+    held.open();
     await m.idle();
     expect(materialized.filter((i) => !("error" in i))).toHaveLength(52);
     for (const f of [...small, ...large]) expect(readFileSync(path.join(dir, f.name)).equals(f.content)).toBe(true);
@@ -277,21 +283,20 @@ describe("Materializer", () => {
     const f = pendingFor("report.json", content);
     const { m, api, materialized } = await materializer(dir, [f], fakePeer(new Map([[sha(content), content]])).download);
     const record = api.materialized;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
+    const held = gate();
     let reports = 0;
     api.materialized = async (items) => {
       reports++;
-      await held;
+      await held.shut;
       return record(items);
     };
-    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [f] });
+    m.wake({ peers: PEERS, files: [f] });
     await waitFor("the file written and its report sent", () => reports === 1);
     expect(readFileSync(path.join(dir, "report.json")).equals(content)).toBe(true);
     // A poll now still finds it pending (the worker has no report yet).
     m.wake();
     await new Promise((r) => setTimeout(r, 50));
-    release();
+    held.open();
     await m.idle();
     expect(reports).toBe(1);
     expect(materialized).toMatchObject([{ path: "report.json", hash: sha(content) }]);
@@ -303,20 +308,19 @@ describe("Materializer", () => {
     const f = pendingFor("stale.json", content);
     const { m, api, materialized } = await materializer(dir, [f], fakePeer(new Map([[sha(content), content]])).download);
     const list = api.pending;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
+    const held = gate();
     let asked = 0;
     api.pending = async (limit) => {
       asked++;
       const page = await list(limit);
-      await held;
+      await held.shut;
       return page;
     };
     m.wake();
     await waitFor("the poll to ask", () => asked === 1);
-    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [f] });
+    m.wake({ peers: PEERS, files: [f] });
     await waitFor("the handed file reported", () => materialized.length === 1);
-    release();
+    held.open();
     await m.idle();
     expect(materialized).toHaveLength(1);
   });
@@ -362,7 +366,7 @@ describe("Materializer", () => {
       vi.advanceTimersByTime(2_000);
       await m.idle();
       pending.push(f);
-      m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [f] });
+      m.wake({ peers: PEERS, files: [f] });
       await m.idle();
       expect(existsSync(path.join(dir, "late.bin")), "no peer could serve it yet").toBe(false);
       serving = true;
@@ -481,7 +485,7 @@ describe("Materializer", () => {
     expect(readFileSync(path.join(dir, "inbox", "scan.json"), "utf8")).toBe("consumed by the app");
     rmSync(path.join(dir, "inbox", "scan.json"));
     // A wake listed before the write was reported hands the same entry over again.
-    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [entry] });
+    m.wake({ peers: PEERS, files: [entry] });
     await m.idle();
     expect(existsSync(path.join(dir, "inbox", "scan.json"))).toBe(false);
     expect(materialized).toHaveLength(1);
@@ -489,7 +493,7 @@ describe("Materializer", () => {
     // The same after the uploader's report of the delete was recorded (the mirror forgot the file).
     mirror.noteDeleted("inbox/scan.json", sha(content));
     mirror.delete("inbox/scan.json");
-    m.wake({ peers: [{ id: "p", url: "http://peer.invalid", site: "bbbbbbbb00000002" }], files: [entry] });
+    m.wake({ peers: PEERS, files: [entry] });
     await m.idle();
     expect(existsSync(path.join(dir, "inbox", "scan.json"))).toBe(false);
     expect(materialized).toHaveLength(1);
