@@ -12,6 +12,7 @@ import { Ticker } from "./ticker.js";
 import { realTimers, type Timers } from "./timers.js";
 
 export const CAPTURE_PATH = "/api/sync/database/capture";
+export const CAPTURE_PENDING_PATH = `${CAPTURE_PATH}?pending=1`;
 export const TICK_PATH = "/api/sync/tick";
 export const SETTLE_PATH = "/api/sync/settle";
 
@@ -53,7 +54,8 @@ export class Agent {
       // received rows, written with capture muted): no call. Every site a change reached made
       // one, a request through agent, worker and database each (B3).
       if (view !== null && !view.logged && view.schema === this.capturedAt) return;
-      await opts.post(CAPTURE_PATH);
+      // Writes seen waiting: the worker need not look again before it captures them.
+      await opts.post(view?.logged ? CAPTURE_PENDING_PATH : CAPTURE_PATH);
       this.capturedAt = view?.schema ?? null;
     }, {
       onError: (err) => captureLog.failure(describe(err)),

@@ -28,10 +28,13 @@ const MAX_CAPTURE_STEPS = 1000;
 /**
  * Captures writes made by any process since the last call, one page per transaction: the app
  * shares this database's write lock, and a long capture must not stall its writes.
+ * `pending`: the caller saw writes waiting (the agent looks before it asks), so the read that
+ * checks whether there is anything to do is skipped: it would find there is, a round trip late
+ * on the path of every change the app makes.
  */
-export async function captureLocal(db: SqlDb, ctx: EngineContext): Promise<CaptureResult> {
+export async function captureLocal(db: SqlDb, ctx: EngineContext, opts: { pending?: boolean } = {}): Promise<CaptureResult> {
   const cached = ctx.cache.captured;
-  if (cached) {
+  if (cached && !opts.pending) {
     // A failed check (a table the app dropped since) is no answer: the capture below reflects again.
     const quiet = await unlessFailed(ctx, db.snapshot(quietCheck(cached))).then((rows) => quietMeta(ctx, rows), () => null);
     if (quiet !== null) return { captured: 0, seq: quiet.seq };

@@ -42,6 +42,11 @@ export const ChangeBatchSchema = z.object({
 });
 export type ChangeBatch = z.infer<typeof ChangeBatchSchema>;
 
+/** POST /capture?pending=1: the agent saw writes waiting for capture (see captureLocal). */
+export const CaptureQuerySchema = z.object({
+  pending: z.enum(["1"], { error: "pending must be 1 when given" }).optional(),
+});
+
 export const ChangesQuerySchema = z.object({
   since: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(MAX_CHANGES_PER_BATCH).default(1000),

@@ -285,6 +285,16 @@ describe("bad input on the database endpoints", () => {
     expect(JSON.stringify(dumpOf(a))).toBe(before);
   });
 
+  it("a capture call with a malformed pending flag gets 400 naming it; pending=1 captures", async () => {
+    const a = sites[0]!;
+    const bad = await api(a, "POST", "/api/sync/database/capture?pending=yes");
+    expect(bad.status).toBe(400);
+    expect(String(bad.json.error)).toMatch(/pending/);
+    const ok = await api(a, "POST", "/api/sync/database/capture?pending=1");
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    expect(ok.json).toHaveProperty("seq");
+  });
+
   it("a row for an unknown table is kept (parked with a reason), not dropped and not an error", async () => {
     const a = sites[0]!;
     const res = await api(a, "POST", "/api/sync/database/apply", { from: "0123456789abcdef", changes: [change("no_such_table", { x: 1 })] });

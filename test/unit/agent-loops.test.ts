@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { Agent, CAPTURE_PATH, SETTLE_PATH, TICK_PATH } from "../../local-agent/agent.js";
+import { Agent, CAPTURE_PATH, CAPTURE_PENDING_PATH, SETTLE_PATH, TICK_PATH } from "../../local-agent/agent.js";
 import { backoffDelay } from "../../local-agent/backoff.js";
 import { Coalesced } from "../../local-agent/coalesce.js";
 import { heapKeeper } from "../../local-agent/collect.js";
@@ -332,12 +332,13 @@ describe("Agent", () => {
     const app = new Database(file);
     app.exec("PRAGMA journal_mode=WAL; CREATE TABLE _scoutsync_log (id INTEGER PRIMARY KEY, x); CREATE TABLE _scoutsync_hw (tbl TEXT PRIMARY KEY, hw INTEGER NOT NULL) WITHOUT ROWID; CREATE TABLE t(x)");
     const posted: string[] = [];
-    const captures = () => posted.filter((p) => p === CAPTURE_PATH).length;
+    const isCapture = (p: string) => p === CAPTURE_PATH || p === CAPTURE_PENDING_PATH;
+    const captures = () => posted.filter(isCapture).length;
     const agent = new Agent({
       post: async (p) => {
         posted.push(p);
         // What the worker's capture does: it empties the log.
-        if (p === CAPTURE_PATH) app.exec("DELETE FROM _scoutsync_log");
+        if (isCapture(p)) app.exec("DELETE FROM _scoutsync_log");
       },
       log: () => undefined,
       dbFile: file,
@@ -351,9 +352,11 @@ describe("Agent", () => {
     app.exec("INSERT INTO _scoutsync_log (x) VALUES (1)"); // an app write, logged by its trigger
     await agent.syncOnce();
     expect(captures()).toBe(2);
+    expect(posted.filter(isCapture), "a logged write is named pending: the worker need not look for it again").toEqual([CAPTURE_PATH, CAPTURE_PENDING_PATH]);
     app.exec("CREATE TABLE t2(x)"); // a new table: the worker must give it triggers
     await agent.syncOnce();
     expect(captures()).toBe(3);
+    expect(posted.filter(isCapture).at(-1), "a schema change alone is not a pending write").toBe(CAPTURE_PATH);
     await agent.syncOnce();
     expect(captures()).toBe(3);
     expect(posted.filter((p) => p === TICK_PATH)).toHaveLength(5);

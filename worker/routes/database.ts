@@ -1,7 +1,7 @@
 /** /api/sync/database/*: capture (agent), changes (peers pull), apply (peers push). */
 import { Hono, type Context } from "hono";
 import { applyRemote, readChanges, type CaptureResult } from "../../functions/db/engine.js";
-import { ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ApplyResult, type ChangesPage } from "../../functions/wire/database.js";
+import { CaptureQuerySchema, ChangeBatchSchema, ChangesQuerySchema, MAX_BATCH_BYTES, type ApplyResult, type ChangesPage } from "../../functions/wire/database.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal, requirePeer } from "../auth.js";
 import { background } from "../background.js";
@@ -12,8 +12,8 @@ import { captureAndPush, leaveToPull, notePulled, pushAll, rowsReached, servedPa
 import { jsonBody, queryParams } from "../validate.js";
 
 /** Captures the app's latest writes; their push to every peer goes on after the response. */
-async function captureInBackground(c: Context<AppEnv>, s: Services): Promise<CaptureResult> {
-  const { result, push } = await captureAndPush(s);
+async function captureInBackground(c: Context<AppEnv>, s: Services, pending = false): Promise<CaptureResult> {
+  const { result, push } = await captureAndPush(s, pending);
   if (push !== null) background(c, push);
   return result;
 }
@@ -21,7 +21,8 @@ async function captureInBackground(c: Context<AppEnv>, s: Services): Promise<Cap
 export function databaseRoutes(): Hono<AppEnv> {
   return new Hono<AppEnv>()
     .post("/capture", requireLocal(), async (c) => {
-      return c.json(await captureInBackground(c, await services(c.env)));
+      const q = queryParams(c, CaptureQuerySchema);
+      return c.json(await captureInBackground(c, await services(c.env), q.pending === "1"));
     })
     .get("/changes", requirePeer(), async (c) => {
       const s = await services(c.env);

@@ -155,11 +155,14 @@ export async function pushAll(s: Services, kinds: readonly FeedKind[] = ["rows",
  * Captures the app's latest writes; what that finds goes to every peer at once (`push`, for the
  * caller to run in the background). Whichever route captures a write owns its push: the agent's
  * own capture call then finds nothing left, and a write captured by a peer's pull used to wait
- * for the next tick to reach everyone else (B3: 2–3 s).
+ * for the next tick to reach everyone else (B3: 2–3 s). `pending`: see captureLocal.
  */
-export async function captureAndPush(s: Services): Promise<{ result: CaptureResult; push: Promise<void> | null }> {
-  const result = await captureLocal(s.appDb, s.engine);
-  return { result, push: result.captured > 0 ? pushAll(s, ["rows"]) : null };
+export async function captureAndPush(s: Services, pending = false): Promise<{ result: CaptureResult; push: Promise<void> | null }> {
+  // Writes known to be waiting will be pushed: the peer list is read beside the capture, not after it.
+  const listed = pending ? listPeers(s) : null;
+  listed?.catch(() => undefined);
+  const result = await captureLocal(s.appDb, s.engine, { pending });
+  return { result, push: result.captured > 0 ? pushAll(s, ["rows"], listed ?? listPeers(s)) : null };
 }
 
 /**
