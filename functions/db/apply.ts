@@ -16,7 +16,7 @@ import type { TableInfo } from "../sql/reflect.js";
 import type { ApplyResult, RowChange } from "../wire/database.js";
 import { originKey, pkArgs } from "./identity.js";
 import { inKeys, insertRowsStmts, jsonRowsSelect, splitRows } from "./json-rows.js";
-import { readLocalValues } from "./local-values.js";
+import { readTablesValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
 import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, sameState, type RowState } from "./row-state.js";
@@ -157,13 +157,13 @@ export async function applyChanges(
   // Parents first, so a child written in this batch finds its parent's local key.
   const rank = new Map(schema.order.map((t, i) => [t.name, i]));
   planned.sort((a, b) => (rank.get(a.ch.t) ?? -1) - (rank.get(b.ch.t) ?? -1));
-  const known = await knownParents(tx, planned.map((p) => p.merged));
+  // The parents' keys and the origin keys new rows want are independent reads: one round trip.
+  const [known, claim] = await readTogether(tx, knownParents(planned.map((p) => p.merged)), keyClaims(schema, planned));
   for (const p of planned) {
     const key = versionKey(p.ch.t, p.ch.g);
     if (isAlive(p.merged) && schema.tables.has(p.ch.t) && !known.has(key)) known.set(key, null);
   }
 
-  const claim = await keyClaims(tx, schema, planned);
   const groups = planned.map((p) => planRow(schema, meta, p, known, claim));
   result.applied = planned.length;
   const parkedNow = planned.filter((_, i) => groups[i]!.parkedAlready).length;
@@ -234,6 +234,18 @@ async function hasLiveChildren(tx: SqlExec, schema: Schema, parent: string, lk: 
   return results.some((rows, i) => rows.some((r) => !dying.has(versionKey(probes[i]!.child, String(r[0])))));
 }
 
+/** Statements to run, and what their results mean: reads that need nothing from each other share a round trip (readTogether). */
+interface Read<T> {
+  stmts: Stmt[];
+  take(results: Row[][]): T;
+}
+
+async function readTogether<A, B>(tx: SqlExec, a: Read<A>, b: Read<B>): Promise<[A, B]> {
+  const stmts = [...a.stmts, ...b.stmts];
+  const results = stmts.length ? await tx.batch(stmts) : [];
+  return [a.take(results.slice(0, a.stmts.length)), b.take(results.slice(a.stmts.length))];
+}
+
 /**
  * Which origin keys new rowid rows can keep here: free in the table, and not claimed by an
  * earlier row of the same batch (two sites' row 5 arriving together).
@@ -245,7 +257,7 @@ interface KeyClaims {
   highest(table: string): bigint;
 }
 
-async function keyClaims(tx: SqlExec, schema: Schema, planned: Planned[]): Promise<KeyClaims> {
+function keyClaims(schema: Schema, planned: Planned[]): Read<KeyClaims> {
   const wanted = new Map<string, bigint[]>();
   for (const p of planned) {
     const t = schema.tables.get(p.ch.t);
@@ -253,20 +265,25 @@ async function keyClaims(tx: SqlExec, schema: Schema, planned: Planned[]): Promi
     const key = typeof p.ev?.lk === "bigint" ? p.ev.lk : originKey(p.ch.g);
     if (key !== null) addTo(wanted, t.name, key);
   }
-  const taken = new Set<string>();
-  for (const [tbl, keys] of wanted) {
-    const results = await tx.batch(inKeys(keys).map((inList) => ({ sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid ${inList.sql}`, args: inList.args })));
-    for (const r of results.flat()) taken.add(`${tbl}\u0000${String(r[0])}`);
-  }
+  const reads = [...wanted].flatMap(([tbl, keys]) => inKeys(keys).map((inList) => ({ tbl, stmt: { sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid ${inList.sql}`, args: inList.args } })));
   return {
-    take(table, key) {
-      const k = `${table}\u0000${key}`;
-      if (taken.has(k)) return false;
-      taken.add(k);
-      return true;
-    },
-    highest(table) {
-      return (wanted.get(table) ?? []).reduce((m, k) => (k > m ? k : m), 0n);
+    stmts: reads.map((r) => r.stmt),
+    take(results) {
+      const taken = new Set<string>();
+      results.forEach((rows, i) => {
+        for (const r of rows) taken.add(`${reads[i]!.tbl}\u0000${String(r[0])}`);
+      });
+      return {
+        take(table, key) {
+          const k = `${table}\u0000${key}`;
+          if (taken.has(k)) return false;
+          taken.add(k);
+          return true;
+        },
+        highest(table) {
+          return (wanted.get(table) ?? []).reduce((m, k) => (k > m ? k : m), 0n);
+        },
+      };
     },
   };
 }
@@ -274,12 +291,15 @@ async function keyClaims(tx: SqlExec, schema: Schema, planned: Planned[]): Promi
 /** Values of the existing rows that are physically in their table, by version key. */
 async function presentValues(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<Map<string, Record<string, Val>>> {
   const out = new Map<string, Record<string, Val>>();
-  const byTable = new Map<string, VersionRow[]>();
-  for (const v of rows) if (v.lk !== null && schema.tables.has(v.tbl)) addTo(byTable, v.tbl, v);
-  for (const [tbl, vs] of byTable) {
-    const vals = await readLocalValues(tx, schema, schema.tables.get(tbl)!, vs.map((v) => v.lk!));
+  const byTable = new Map<TableInfo, VersionRow[]>();
+  for (const v of rows) {
+    const t = v.lk === null ? undefined : schema.tables.get(v.tbl);
+    if (t) addTo(byTable, t, v);
+  }
+  const values = await readTablesValues(tx, schema, new Map([...byTable].map(([t, vs]) => [t, vs.map((v) => v.lk!)])));
+  for (const [t, vs] of byTable) {
     for (const v of vs) {
-      const found = vals.get(String(v.lk));
+      const found = values.get(t)?.get(String(v.lk));
       if (found) out.set(versionKey(v.tbl, v.gid), found);
     }
   }
@@ -293,18 +313,22 @@ async function presentValues(tx: SqlExec, schema: Schema, rows: VersionRow[]): P
 type KnownParents = Map<string, bigint | null>;
 
 /** Parent rows that referenced identities already have a local key for. */
-async function knownParents(tx: SqlExec, states: RowState[]): Promise<KnownParents> {
+function knownParents(states: RowState[]): Read<KnownParents> {
   const byParent = new Map<string, string[]>();
   for (const s of states) {
     for (const v of Object.values(s.vals)) {
       if (v !== null && typeof v === "object" && "r" in v) addTo(byParent, v.t, v.r);
     }
   }
-  const known: KnownParents = new Map();
-  for (const [tbl, gids] of byParent) {
-    for (const v of await versionRowsByGid(tx, tbl, gids)) if (typeof v.lk === "bigint") known.set(versionKey(v.tbl, v.gid), v.lk);
-  }
-  return known;
+  const stmts = [...byParent].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
+  return {
+    stmts,
+    take(results) {
+      const known: KnownParents = new Map();
+      for (const v of results.flat().map(parseVersionRow)) if (typeof v.lk === "bigint") known.set(versionKey(v.tbl, v.gid), v.lk);
+      return known;
+    },
+  };
 }
 
 function planRow(

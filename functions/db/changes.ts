@@ -1,13 +1,12 @@
 /** Reads "changes after sequence N": full row states, so that any peer can merge them in any order. */
 import { addTo } from "../util/multimap.js";
 import { PAGE_VALUE_BYTES, type RowChange } from "../wire/database.js";
-import { SCHEMA_VERSION_SQL } from "../sql/reflect.js";
-import { readLocalValues } from "./local-values.js";
+import { SCHEMA_VERSION_SQL, type TableInfo } from "../sql/reflect.js";
+import { readTablesValues } from "./local-values.js";
 import type { Arg, SqlExec, Stmt } from "./port.js";
 import { isAlive, type RowState } from "./row-state.js";
 import type { Schema } from "./schema.js";
 import { VERSION_JSON, parseVersionRow, stateOf, type VersionRow } from "./version-rows.js";
-import type { Val } from "./values.js";
 
 /** Sequence numbers one read looks through at most, so skipping what the reader holds never stalls the database. */
 const SCAN_WINDOW = 20_000;
@@ -111,15 +110,12 @@ function valueBytes(s: RowState): number {
  * materialized live rows and from x for the rest. Each row's values are read once, however often it is listed.
  */
 async function statesOf(tx: SqlExec, schema: Schema, rows: VersionRow[]): Promise<(v: VersionRow) => RowState | null> {
-  const byTable = new Map<string, (bigint | string)[]>();
-  for (const v of rows) if (isMaterialized(schema, v)) addTo(byTable, v.tbl, v.lk!);
-  const values = new Map<string, Map<string, Record<string, Val>>>();
-  for (const [tbl, lks] of byTable) {
-    values.set(tbl, await readLocalValues(tx, schema, schema.tables.get(tbl)!, [...new Set(lks)]));
-  }
+  const byTable = new Map<TableInfo, (bigint | string)[]>();
+  for (const v of rows) if (isMaterialized(schema, v)) addTo(byTable, schema.tables.get(v.tbl)!, v.lk!);
+  const values = await readTablesValues(tx, schema, new Map([...byTable].map(([t, lks]) => [t, [...new Set(lks)]])));
   return (v) => {
     if (!isMaterialized(schema, v)) return stateOf(v, null);
-    const vals = values.get(v.tbl)?.get(String(v.lk));
+    const vals = values.get(schema.tables.get(v.tbl)!)?.get(String(v.lk));
     return vals ? stateOf(v, vals) : null;
   };
 }

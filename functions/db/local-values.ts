@@ -19,29 +19,48 @@ export async function readLocalValues(
   t: TableInfo,
   lks: (bigint | string)[],
 ): Promise<Map<string, Record<string, Val>>> {
-  const out = new Map<string, Record<string, Val>>();
-  if (lks.length === 0) return out;
-  // Each row's values come as one JSON text already in their wire form: one result cell per row
-  // instead of one per value, and text with NUL characters arrives whole.
-  const sel = `json_array(${t.cols.map((c) => valJson(quoteIdent(c.name))).join(", ")})`;
+  return (await readTablesValues(tx, schema, new Map([[t, lks]]))).get(t) ?? new Map();
+}
+
+/**
+ * Values by table, then by local key (String(lk)), for the given local keys of several tables:
+ * one round trip for the values of every table and one for the references they hold, not two
+ * per table (a page of changes spans the app's tables, and each trip is a request on the path of every change).
+ */
+export async function readTablesValues(
+  tx: SqlExec,
+  schema: Schema,
+  wanted: ReadonlyMap<TableInfo, (bigint | string)[]>,
+): Promise<Map<TableInfo, Map<string, Record<string, Val>>>> {
+  const out = new Map<TableInfo, Map<string, Record<string, Val>>>();
   const stmts: Stmt[] = [];
-  const keyOf: ((r: Row) => string)[] = [];
-  if (t.identity.kind === "rowid") {
-    for (const inList of inKeys(lks)) {
-      stmts.push({ sql: `SELECT rowid, ${sel} FROM ${quoteIdent(t.name)} WHERE rowid ${inList.sql}`, args: inList.args });
-      keyOf.push((r) => String(r[0]));
-    }
-  } else {
-    const where = t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND ");
-    for (const lk of lks) {
-      stmts.push({ sql: `SELECT 0, ${sel} FROM ${quoteIdent(t.name)} WHERE ${where}`, args: pkArgs(String(lk)) });
-      keyOf.push(() => String(lk));
+  // For each statement: its table and how a result row names its local key.
+  const reads: { t: TableInfo; keyOf: (r: Row) => string }[] = [];
+  for (const [t, lks] of wanted) {
+    out.set(t, new Map());
+    if (lks.length === 0) continue;
+    // Each row's values come as one JSON text already in their wire form: one result cell per row
+    // instead of one per value, and text with NUL characters arrives whole.
+    const sel = `json_array(${t.cols.map((c) => valJson(quoteIdent(c.name))).join(", ")})`;
+    if (t.identity.kind === "rowid") {
+      for (const inList of inKeys(lks)) {
+        stmts.push({ sql: `SELECT rowid, ${sel} FROM ${quoteIdent(t.name)} WHERE rowid ${inList.sql}`, args: inList.args });
+        reads.push({ t, keyOf: (r) => String(r[0]) });
+      }
+    } else {
+      const where = t.identity.pkCols.map((c) => `${quoteIdent(c)} IS ?`).join(" AND ");
+      for (const lk of lks) {
+        stmts.push({ sql: `SELECT 0, ${sel} FROM ${quoteIdent(t.name)} WHERE ${where}`, args: pkArgs(String(lk)) });
+        reads.push({ t, keyOf: () => String(lk) });
+      }
     }
   }
+  if (stmts.length === 0) return out;
   const results = await tx.batch(stmts);
-  const refs = schema.refs.get(t.name);
   const pending: { vals: Record<string, Val>; col: string; parent: string; key: bigint }[] = [];
   results.forEach((rows, i) => {
+    const { t, keyOf } = reads[i]!;
+    const refs = schema.refs.get(t.name);
     for (const r of rows) {
       const cells = JSON.parse(String(r[1])) as (Val | { h: string })[];
       const vals: Record<string, Val> = {};
@@ -53,7 +72,7 @@ export async function readLocalValues(
         if (parent && key !== null) pending.push({ vals, col: c.name, parent, key });
         setOwn(vals, c.name, v);
       });
-      out.set(keyOf[i]!(r), vals);
+      out.get(t)!.set(keyOf(r), vals);
     }
   });
   await resolveRefs(tx, pending);
@@ -78,12 +97,15 @@ async function resolveRefs(tx: SqlExec, pending: { vals: Record<string, Val>; co
   const byParent = new Map<string, bigint[]>();
   for (const p of pending) addTo(byParent, p.parent, p.key);
   const found = new Map<string, string>();
-  for (const [parent, keys] of byParent) {
-    const results = await tx.batch(
-      inKeys([...new Set(keys)]).map((inList) => ({ sql: `SELECT lk, gid FROM _scoutsync_rows INDEXED BY _scoutsync_rows_lk WHERE tbl = ? AND lk ${inList.sql}`, args: [parent, ...inList.args] })),
-    );
-    for (const r of results.flat()) found.set(`${parent}\u0000${String(r[0])}`, String(r[1]));
-  }
+  // Every parent table's keys in one round trip.
+  const lookups = [...byParent].flatMap(([parent, keys]) =>
+    inKeys([...new Set(keys)]).map((inList) => ({ parent, stmt: { sql: `SELECT lk, gid FROM _scoutsync_rows INDEXED BY _scoutsync_rows_lk WHERE tbl = ? AND lk ${inList.sql}`, args: [parent, ...inList.args] } })),
+  );
+  if (lookups.length === 0) return;
+  const results = await tx.batch(lookups.map((l) => l.stmt));
+  results.forEach((rows, i) => {
+    for (const r of rows) found.set(`${lookups[i]!.parent}\u0000${String(r[0])}`, String(r[1]));
+  });
   for (const p of pending) {
     const gid = found.get(`${p.parent}\u0000${p.key}`);
     if (gid) setOwn(p.vals, p.col, { r: gid, t: p.parent });

@@ -69,6 +69,17 @@ function parked(r: Replica): { tbl: string; gid: string; why: string }[] {
   }));
 }
 
+/** `sql` with each call it gets written down: the transactions an operation takes. */
+function countingCalls(sql: SqlDb): { counted: SqlDb; calls: string[] } {
+  const calls: string[] = [];
+  const counted: SqlDb = {
+    write: (fn) => (calls.push("write"), sql.write(fn)),
+    read: (fn) => (calls.push("read"), sql.read(fn)),
+    snapshot: (stmts) => (calls.push(`snapshot of ${stmts.length}`), sql.snapshot(stmts)),
+  };
+  return { counted, calls };
+}
+
 describe("merge rules", () => {
   it("concurrent edits of different columns of one row both survive", async () => {
     const { reps, net } = await mesh(3);
@@ -503,6 +514,32 @@ describe("topology and delivery", () => {
     expect((await captureLocal(b.sql, b.ctx)).captured, "the app's next write is captured").toBe(1);
   });
 
+  it("a page spanning the app's tables reads all their values in one round trip and the references they hold in one more", async () => {
+    const [a, b] = replicas(2) as [Replica, Replica];
+    run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
+    run(a.db, "INSERT INTO matches (id, label) VALUES (7, 'Q7')");
+    run(a.db, "INSERT INTO entries (id, match_id, team, score) VALUES (3, 7, '254', 41.5)");
+    run(a.db, "INSERT INTO settings (key, value) VALUES ('event', '2026cmp')");
+    await captureLocal(a.sql, a.ctx);
+    let batches = 0;
+    const counted: SqlDb = { ...a.sql, read: (fn) => a.sql.read((tx) => fn({ batch: (stmts) => (batches++, tx.batch(stmts)) })) };
+    const page = await readChanges(counted, a.ctx, 0, 100);
+    expect(page.changes).toHaveLength(4);
+    // The page with the counters, the values of four tables, the match the entry points at.
+    expect(batches).toBe(3);
+    const entry = page.changes.find((ch) => ch.t === "entries")!;
+    expect(entry.s.vals.match_id, "the reference names the match, not its local key").toMatchObject({ t: "matches" });
+
+    // The receiver reads the parents' keys and claims the origin keys in one round trip too.
+    await captureLocal(b.sql, b.ctx);
+    batches = 0;
+    const writes: SqlDb = { ...b.sql, write: (fn) => b.sql.write((tx) => fn({ batch: (stmts) => (batches++, tx.batch(stmts)) })) };
+    expect(await applyRemote(writes, b.ctx, { from: a.site }, page.changes)).toMatchObject({ applied: 4, parked: 0 });
+    // The capture check with the version rows' lookup, the parents' keys with the key claims, the rows with the counters.
+    expect(batches).toBe(3);
+    expect(logicalDump(b.db)).toEqual(logicalDump(a.db));
+  });
+
   it("a page served while the app's latest write is not captured yet does not spread empty values (row moved)", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];
@@ -583,12 +620,7 @@ describe("topology and delivery", () => {
 
   it("a capture told that writes are pending skips the read that looks for them, and still captures them all", async () => {
     const [a] = replicas(1);
-    const calls: string[] = [];
-    const counted: SqlDb = {
-      write: (fn) => (calls.push("write"), a!.sql.write(fn)),
-      read: (fn) => (calls.push("read"), a!.sql.read(fn)),
-      snapshot: (stmts) => (calls.push("snapshot"), a!.sql.snapshot(stmts)),
-    };
+    const { counted, calls } = countingCalls(a!.sql);
     a!.db.exec("INSERT INTO teams (id, name) VALUES (1, 'one')");
     await captureLocal(a!.sql, a!.ctx);
     a!.db.exec("INSERT INTO teams (id, name) VALUES (2, 'two'); UPDATE teams SET name = 'uno' WHERE id = 1");
@@ -598,7 +630,7 @@ describe("topology and delivery", () => {
     // Without the hint, a call that finds nothing takes one read and no write lock.
     calls.length = 0;
     expect((await captureLocal(counted, a!.ctx)).captured).toBe(0);
-    expect(calls).toEqual(["snapshot"]);
+    expect(calls).toEqual(["snapshot of 4"]);
     // A hint that turned out wrong (another call captured first) costs a write transaction, nothing else.
     calls.length = 0;
     const { captured, seq } = await captureLocal(counted, a!.ctx, { pending: true });
@@ -609,12 +641,7 @@ describe("topology and delivery", () => {
 
   it("the clock a ping reports takes one statement once capture is known, and is right before it and after the file was replaced", async () => {
     const [a] = replicas(1);
-    const calls: string[] = [];
-    const counted: SqlDb = {
-      write: (fn) => (calls.push("write"), a!.sql.write(fn)),
-      read: (fn) => (calls.push("read"), a!.sql.read(fn)),
-      snapshot: (stmts) => (calls.push(`snapshot of ${stmts.length}`), a!.sql.snapshot(stmts)),
-    };
+    const { counted, calls } = countingCalls(a!.sql);
     expect(await readClock(counted, a!.ctx)).toEqual({ hlc: formatHlc(ZERO_HLC), seq: 0 });
     a!.db.exec("INSERT INTO teams (id, name) VALUES (1, 'one')");
     const { seq } = await captureLocal(a!.sql, a!.ctx);
