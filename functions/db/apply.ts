@@ -251,11 +251,21 @@ async function readTogether<A, B>(tx: SqlExec, a: Read<A>, b: Read<B>): Promise<
  * earlier row of the same batch (two sites' row 5 arriving together).
  */
 interface KeyClaims {
-  /** Takes the key for a new row if it is free here and not taken by an earlier row of the batch. */
-  take(table: string, key: bigint): boolean;
+  /**
+   * Takes the key for a new row if it is free here and not taken by an earlier row of the batch;
+   * null when the keys were not read (a few new rows): the row's insert takes it if still free.
+   */
+  take(table: string, key: bigint): boolean | null;
   /** The highest key the batch wants in a table (0 if none). */
   highest(table: string): bigint;
 }
+
+/**
+ * Up to this many new rows decide their keys as they are inserted, instead of in a read before:
+ * a received change is mostly one new row, and that read was one request of four on each site it
+ * reaches. More than this are read, so that they can be written many to a statement.
+ */
+const CLAIMS_AT_INSERT = 16;
 
 function keyClaims(schema: Schema, planned: Planned[]): Read<KeyClaims> {
   const wanted = new Map<string, bigint[]>();
@@ -265,6 +275,8 @@ function keyClaims(schema: Schema, planned: Planned[]): Read<KeyClaims> {
     const key = typeof p.ev?.lk === "bigint" ? p.ev.lk : originKey(p.ch.g);
     if (key !== null) addTo(wanted, t.name, key);
   }
+  const highest = (table: string): bigint => (wanted.get(table) ?? []).reduce((m, k) => (k > m ? k : m), 0n);
+  if ([...wanted.values()].reduce((n, keys) => n + keys.length, 0) <= CLAIMS_AT_INSERT) return { stmts: [], take: () => ({ take: () => null, highest }) };
   const reads = [...wanted].flatMap(([tbl, keys]) => inKeys(keys).map((inList) => ({ tbl, stmt: { sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid ${inList.sql}`, args: inList.args } })));
   return {
     stmts: reads.map((r) => r.stmt),
@@ -280,9 +292,7 @@ function keyClaims(schema: Schema, planned: Planned[]): Read<KeyClaims> {
           taken.add(k);
           return true;
         },
-        highest(table) {
-          return (wanted.get(table) ?? []).reduce((m, k) => (k > m ? k : m), 0n);
-        },
+        highest,
       };
     },
   };
@@ -413,16 +423,19 @@ function planRow(
   }
   // A rowid row keeps its local key if it had one, else takes its origin key when free here.
   const preferred = typeof v.lk === "bigint" ? v.lk : originKey(ch.g);
-  if (preferred !== null && claim.take(t.name, preferred)) {
+  const claimed = preferred === null ? false : claim.take(t.name, preferred);
+  if (claimed === true) {
     v.lk = preferred;
-    known.set(versionKey(ch.t, ch.g), preferred);
+    known.set(versionKey(ch.t, ch.g), preferred!);
     return atKnownKey(preferred);
   }
-  // A fresh key above every key this batch claims, so no order of execution (bisecting included) collides.
-  const fresh = `(SELECT max(coalesce(max(rowid), 0), ?) + 1 FROM ${tbl})`;
+  // A fresh key above every key this batch claims, so no order of execution (bisecting included)
+  // collides; the preferred key itself when the insert finds it still free (keys not read before).
+  const fresh = `max(coalesce(max(rowid), 0), ?) + 1`;
+  const key = claimed === null ? { sql: `(SELECT iif(EXISTS (SELECT 1 FROM ${tbl} WHERE rowid = ?), ${fresh}, ?) FROM ${tbl})`, args: [preferred, claim.highest(t.name), preferred] } : { sql: `(SELECT ${fresh} FROM ${tbl})`, args: [claim.highest(t.name)] };
   const insert: Stmt = {
-    sql: `INSERT INTO ${tbl} (${["rowid", ...cols].join(", ")}) VALUES (${[fresh, ...exprs].join(", ")})`,
-    args: [claim.highest(t.name), ...args],
+    sql: `INSERT INTO ${tbl} (${["rowid", ...cols].join(", ")}) VALUES (${[key.sql, ...exprs].join(", ")})`,
+    args: [...key.args, ...args],
   };
   // The version row takes the key just chosen, so it is written right after its row.
   return group([insert, upsertVersionStmt(v, "last_insert_rowid()")], undefined);

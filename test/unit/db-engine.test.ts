@@ -217,6 +217,32 @@ describe("integer keys", () => {
     expect(rows(b.db, "SELECT label FROM matches WHERE id = 1")).toEqual([["B-match"]]);
   });
 
+  it("new rows keep their origin ids where free, whether a few decide at insert or many are read first", async () => {
+    for (const count of [3, 40]) {
+      const [a, b, c] = replicas(3) as [Replica, Replica, Replica];
+      // A and C both write ids 1..count; B already holds a row at id 2 of its own.
+      for (let id = 1; id <= count; id++) {
+        run(a.db, "INSERT INTO teams (id, name) VALUES (?, ?)", id, `A${id}`);
+        run(c.db, "INSERT INTO teams (id, name) VALUES (?, ?)", id, `C${id}`);
+      }
+      run(b.db, "INSERT INTO teams (id, name) VALUES (2, 'B2')");
+      for (const r of [a, b, c]) await captureLocal(r.sql, r.ctx);
+      const fromA = (await readChanges(a.sql, a.ctx, 0, 1000)).changes;
+      const fromC = (await readChanges(c.sql, c.ctx, 0, 1000)).changes;
+      // Both sites' rows in one batch: A's row 1 arrives before C's row 1.
+      await applyRemote(b.sql, b.ctx, { from: a.site }, [...fromA, ...fromC]);
+      const held = rows(b.db, "SELECT id, name FROM teams ORDER BY id") as [bigint, string][];
+      expect(held, `${count} rows from each site and B's own: none lost`).toHaveLength(2 * count + 1);
+      const idOf = new Map(held.map(([id, name]) => [name, id]));
+      expect(idOf.get("B2"), "B's own row keeps its id").toBe(2n);
+      expect(idOf.get("A1"), "the first row wanting a free id gets it").toBe(1n);
+      // Those that found their id taken go above every id the batch wants, so no row is pushed off its own.
+      for (let id = 3; id <= count; id++) expect(idOf.get(`A${id}`)).toBe(BigInt(id));
+      for (const name of ["A2", ...Array.from({ length: count }, (_, i) => `C${i + 1}`)]) expect(idOf.get(name)! > BigInt(count), name).toBe(true);
+      for (const r of [a, b, c]) r.db.close();
+    }
+  });
+
   it("a child inserted later on another site points at the right one of two colliding parents", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];
@@ -497,7 +523,7 @@ describe("topology and delivery", () => {
     expect(all).toBe(batches);
   });
 
-  it("an apply of received rows takes two round trips after the capture check (which carries its first reads), and leaves capture unmuted", async () => {
+  it("an apply of a received new row takes one round trip after the capture check (which carries its first reads), and leaves capture unmuted", async () => {
     const [a, b] = replicas(2) as [Replica, Replica];
     run(a.db, "INSERT INTO teams (id, number, name) VALUES (1, 254, 'Cheesy Poofs')");
     await captureLocal(a.sql, a.ctx);
@@ -506,8 +532,8 @@ describe("topology and delivery", () => {
     let batches = 0;
     const counted: SqlDb = { ...b.sql, write: (fn) => b.sql.write((tx) => fn({ batch: (stmts) => (batches++, tx.batch(stmts)) })) };
     expect(await applyRemote(counted, b.ctx, { from: a.site }, page.changes)).toMatchObject({ applied: 1, parked: 0 });
-    // The capture check with the version rows' lookup, the local key claim, the rows with the counters.
-    expect(batches).toBe(3);
+    // The capture check with the version rows' lookup, then the row (which takes its key if free) with the counters.
+    expect(batches).toBe(2);
     expect(rows(b.db, "SELECT id, name FROM teams")).toEqual([[1n, "Cheesy Poofs"]]);
     expect(rows(b.db, "SELECT count(*) FROM _scoutsync_mute")).toEqual([[0n]]);
     run(b.db, "UPDATE teams SET name = 'The Cheesy Poofs' WHERE id = 1");
