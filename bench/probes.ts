@@ -49,26 +49,12 @@ export async function rowLatencies(from: RunningSite, to: readonly RunningSite[]
     const warm = opts.warmup ?? 3;
     for (let i = -warm; i < opts.samples; i++) {
       const tag = `${opts.label}-${process.pid}-${Date.now()}-${i}`;
-      const pending = new Set(selects.keys());
       const tw = performance.now();
       insert.run(opts.label, tag);
       const t0 = performance.now();
       if (i >= 0) out.writeMs!.push(t0 - tw);
-      const deadline = t0 + (opts.timeoutMs ?? 10_000);
-      let done: number | null = null;
-      for (;;) {
-        for (const k of [...pending]) if (selects[k]!.get(tag) !== undefined) pending.delete(k);
-        if (pending.size === 0) {
-          done = performance.now() - t0;
-          break;
-        }
-        if (performance.now() > deadline) break;
-        await sleep(1);
-      }
-      if (i >= 0) {
-        if (done === null) out.timeouts++;
-        else out.ms.push(done);
-      }
+      const done = await untilEverywhere(t0, selects.length, (k) => selects[k]!.get(tag) !== undefined, opts.timeoutMs);
+      if (i >= 0) record(out, done);
       await sleep(gaps.int(gapMin, gapMax));
     }
   } finally {
@@ -92,25 +78,31 @@ export async function fileLatencies(fromDir: string, toDirs: readonly string[], 
   for (let i = -warm; i < opts.samples; i++) {
     const rel = path.join(opts.subdir, `${opts.label}-${i + warm}.bin`);
     const body = Buffer.from(content.bytes(opts.bytes)).toString("base64").slice(0, opts.bytes);
-    const pending = new Set(toDirs.keys());
     const t0 = performance.now();
     writeFileSync(path.join(fromDir, rel), body);
-    const deadline = t0 + (opts.timeoutMs ?? 10_000);
-    let done: number | null = null;
-    for (;;) {
-      for (const k of [...pending]) if (readOr(path.join(toDirs[k]!, rel)) === body) pending.delete(k);
-      if (pending.size === 0) {
-        done = performance.now() - t0;
-        break;
-      }
-      if (performance.now() > deadline) break;
-      await sleep(1);
-    }
-    if (i >= 0) {
-      if (done === null) out.timeouts++;
-      else out.ms.push(done);
-    }
+    const done = await untilEverywhere(t0, toDirs.length, (k) => readOr(path.join(toDirs[k]!, rel)) === body, opts.timeoutMs);
+    if (i >= 0) record(out, done);
     await sleep(gaps.int(gapMin, gapMax));
   }
   return out;
+}
+
+/**
+ * Polls every ~1 ms until `arrived(k)` held once for each of the `targets` (a target is not looked
+ * at again once it has the change): milliseconds since `t0`, or null past the timeout.
+ */
+async function untilEverywhere(t0: number, targets: number, arrived: (k: number) => boolean, timeoutMs = 10_000): Promise<number | null> {
+  const pending = new Set(Array.from({ length: targets }, (_, k) => k));
+  const deadline = t0 + timeoutMs;
+  for (;;) {
+    for (const k of [...pending]) if (arrived(k)) pending.delete(k);
+    if (pending.size === 0) return performance.now() - t0;
+    if (performance.now() > deadline) return null;
+    await sleep(1);
+  }
+}
+
+function record(out: Samples, done: number | null): void {
+  if (done === null) out.timeouts++;
+  else out.ms.push(done);
 }
