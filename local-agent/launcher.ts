@@ -29,6 +29,17 @@ const NODE_FLAGS: Record<ChildKind, string[]> = {
   agent: ["--expose-gc", "--max-semi-space-size=1"],
 };
 
+/**
+ * The children's environment: ours, their config, and at most two glibc malloc arenas unless
+ * the user chose otherwise. glibc gives each thread that allocates (the libuv pool, V8's helper
+ * threads) an arena of its own, up to eight per core, and each keeps what a burst freed: after
+ * syncing 10,000 files and 116,000 rows an idle site's Node children held 10–15 MB less each
+ * with two (B7: 661/568 → 556/527 MB per site), and B5 moved no slower.
+ */
+export function childEnv(base: NodeJS.ProcessEnv, config: ChildConfig): NodeJS.ProcessEnv {
+  return { MALLOC_ARENA_MAX: "2", ...base, [CHILD_CONFIG_ENV]: JSON.stringify(config) };
+}
+
 export interface LauncherIo {
   out(line: string): void;
   err(line: string): void;
@@ -186,7 +197,7 @@ class Site {
       kind,
       // Not process.execArgv: a launcher run with --inspect must not hand its port to children.
       args: [...NODE_FLAGS[kind], this.bundle, "__child", kind],
-      env: () => ({ ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(this.childConfig()) }),
+      env: () => childEnv(process.env, this.childConfig()),
       out: (line) => this.io.out(`[${kind}] ${line}`),
       err: (line) => this.io.err(`[${kind}] ${line}`),
       onReady: (ready) => this.onChildReady(kind, ready),

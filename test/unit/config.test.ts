@@ -1,6 +1,8 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { CHILD_CONFIG_ENV, ChildConfigSchema, type ChildConfig } from "../../local-agent/child-protocol.js";
 import { dialHost, resolveDataDir, resolveStartConfig, UsageError, urlAuthority } from "../../local-agent/config.js";
+import { childEnv } from "../../local-agent/launcher.js";
 
 const cwd = "/home/team/site";
 
@@ -108,5 +110,25 @@ describe("dialHost / urlAuthority", () => {
   it("brackets IPv6 literals", () => {
     expect(urlAuthority("::1", 80)).toBe("[::1]:80");
     expect(urlAuthority("127.0.0.1", 80)).toBe("127.0.0.1:80");
+  });
+});
+
+describe("childEnv", () => {
+  const config: ChildConfig = {
+    site: { ...resolveStartConfig({}, cwd, "laptop") },
+    dbPort: 0,
+    scriptPath: "/opt/scoutsync/dist/worker.js",
+    staticDir: "/opt/scoutsync/dist/static",
+    version: "0.0.0",
+  };
+
+  it("hands the children our environment and their config, with two malloc arenas by default", () => {
+    const env = childEnv({ PATH: "/usr/bin", LANG: "C" }, config);
+    expect(env).toMatchObject({ PATH: "/usr/bin", LANG: "C", MALLOC_ARENA_MAX: "2" });
+    expect(ChildConfigSchema.parse(JSON.parse(env[CHILD_CONFIG_ENV]!))).toEqual(config);
+  });
+
+  it("leaves a malloc setting the user made alone", () => {
+    expect(childEnv({ MALLOC_ARENA_MAX: "8" }, config).MALLOC_ARENA_MAX).toBe("8");
   });
 });
