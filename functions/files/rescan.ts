@@ -11,19 +11,25 @@
 export const RESCAN_IDLE_MS = 10 * 60_000;
 /** Rescans after the watcher reported an error or a burst that may have overflowed its queue. */
 export const RESCAN_SOON_MS = 60_000;
-/** Paths reported since the last rescan past which events may have been dropped (inotify queues 16,384 raw events by default). */
-export const RESCAN_BURST_PATHS = 1_000;
+/**
+ * Watcher events since the last rescan past which some may have been dropped. inotify queues
+ * 16,384 events by default and drops what comes after, so a burst that overflowed it delivered
+ * at least that many; the agent counts the events that name a syncing path (an app's write is
+ * two or more: created, modified; a received file one in four, its temp file's being left out),
+ * and rescans well before the count could stand for a full queue.
+ */
+export const RESCAN_BURST_EVENTS = 4_000;
 
 export interface WatchHealth {
   /** Milliseconds since the last rescan started. */
   sinceMs: number;
-  /** Paths the watcher reported since then. */
-  paths: number;
+  /** Watcher events since then (each names one path). */
+  events: number;
   /** The watcher has reported an error: until it is started again it may miss changes. */
   trouble: boolean;
 }
 
 export function rescanDue(h: WatchHealth): boolean {
   if (h.sinceMs >= RESCAN_IDLE_MS) return true;
-  return h.sinceMs >= RESCAN_SOON_MS && (h.trouble || h.paths >= RESCAN_BURST_PATHS);
+  return h.sinceMs >= RESCAN_SOON_MS && (h.trouble || h.events >= RESCAN_BURST_EVENTS);
 }

@@ -44,7 +44,7 @@ export class FileSync {
   private matcher: IgnoreMatcher = memoMatcher(createIgnoreMatcher(null));
   private rescan: ReturnType<typeof setInterval> | null = null;
   /** Since the last rescan started (functions/files/rescan.ts). */
-  private sinceRescan = { at: Date.now(), paths: 0 };
+  private sinceRescan = { at: Date.now(), events: 0 };
   /** The current watch reported an error: it may miss changes for as long as it runs. */
   private watchTrouble = false;
   private watch: FolderWatch | null = null;
@@ -152,8 +152,8 @@ export class FileSync {
     // A safety net under the watcher: events can be lost (inotify queue overflow, a watch that
     // failed for lack of inotify instances), and a stat-only rescan finds what they missed.
     this.rescan = setInterval(() => {
-      const { at, paths } = this.sinceRescan;
-      if (this.reloading !== null || !rescanDue({ sinceMs: Date.now() - at, paths, trouble: this.watchTrouble })) return;
+      const { at, events } = this.sinceRescan;
+      if (this.reloading !== null || !rescanDue({ sinceMs: Date.now() - at, events, trouble: this.watchTrouble })) return;
       void this.reconcile().catch((err: unknown) => this.opts.log(`rescanning ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`));
     }, RESCAN_SOON_MS);
     this.rescan.unref();
@@ -193,7 +193,7 @@ export class FileSync {
       ignores: (p, isDir) => this.matcher.ignores(p, isDir),
       onPath: (p, fromEvent) => {
         // Only the watcher's own events can have overflowed its queue.
-        if (fromEvent) this.sinceRescan.paths++;
+        if (fromEvent) this.sinceRescan.events++;
         this.uploader.notice(p);
         if (p === SYNCIGNORE_PATH) this.reloadIgnore();
       },
@@ -216,7 +216,7 @@ export class FileSync {
    * reported deleted.
    */
   private async reconcile(): Promise<void> {
-    this.sinceRescan = { at: Date.now(), paths: 0 };
+    this.sinceRescan = { at: Date.now(), events: 0 };
     const scan = await scanFolder(this.root, this.matcher);
     for (const r of scan.refused) this.opts.log(`not syncing ${r.path}: ${r.reason}`);
     const changed: string[] = [];
