@@ -18,7 +18,7 @@
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { watch, type FSWatcher } from "chokidar";
-import { TEMP_PREFIX } from "../../functions/files/ignore.js";
+import { isTempName } from "../../functions/files/ignore.js";
 import { checkSyncPath } from "../../functions/files/path.js";
 import { isMissing, type InstanceRoot } from "./safe-fs.js";
 
@@ -58,7 +58,7 @@ export class FolderWatch {
       ignored: (abs, stats) => {
         const rel = this.relative(abs);
         if (rel === "") return false;
-        if (rel === null || path.basename(abs).startsWith(TEMP_PREFIX)) return true;
+        if (rel === null) return true;
         // Anything but a folder is left to the raw events below (chokidar asks with stats for
         // every entry it meets, and without them only before it looks).
         if (stats !== undefined && !stats.isDirectory()) return true;
@@ -73,10 +73,8 @@ export class FolderWatch {
     w.on("raw", (_event, name, details) => {
       const folder = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
       if (this.closed || !name || typeof folder !== "string") return;
-      const abs = path.join(folder, name);
-      if (path.basename(abs).startsWith(TEMP_PREFIX)) return;
       // Excluded paths too: the uploader decides on them by a stat, knowing a file from a folder.
-      const rel = this.relative(abs);
+      const rel = this.relative(path.join(folder, name));
       if (rel) this.opts.onPath(rel, true);
     });
     w.on("error", (err) => this.opts.onError(err));
@@ -133,7 +131,8 @@ export class FolderWatch {
   }
 
   /**
-   * The sync path of an absolute path under the root: "" for the root, null if refused.
+   * The sync path of an absolute path under the root: "" for the root, null if refused or one
+   * of the materializer's temp files (never synced; their rename into place is the event).
    * Remembered: chokidar asks about every entry of a folder each time it re-reads it (once a
    * second while files land in it), and the path rule for 2,000 entries each time was a good
    * part of an agent's CPU in a burst of small files (B5).
@@ -143,7 +142,7 @@ export class FolderWatch {
     if (rel === undefined) {
       const r = path.relative(this.opts.root.dir, abs);
       const checked = r === "" ? null : checkSyncPath(r.split(path.sep).join("/"));
-      rel = checked === null ? "" : checked.ok ? checked.path : null;
+      rel = checked === null ? "" : checked.ok && !isTempName(checked.path) ? checked.path : null;
       if (this.rels.size >= MAX_REMEMBERED) this.rels.clear();
       this.rels.set(abs, rel);
     }

@@ -723,6 +723,12 @@ describe("FolderWatch and files", () => {
       renameSync(path.join(dir, "a", "f3.json"), path.join(dir, "b", "moved.json"));
       await waitFor("a/f3.json");
       await waitFor("b/moved.json");
+      // The materializer's temp file is never named; its rename into place is.
+      const temp = tempNameFor("a/landed.json", "0".repeat(32));
+      writeFileSync(path.join(dir, ...temp.split("/")), "{}");
+      renameSync(path.join(dir, ...temp.split("/")), path.join(dir, "a", "landed.json"));
+      await waitFor("a/landed.json");
+      expect([...seen].filter((p) => p.includes(".scoutsync-tmp-"))).toEqual([]);
       expect(inotifyWatches() - before, "new files bring no watches of their own").toBe(3);
     } finally {
       w.close();
