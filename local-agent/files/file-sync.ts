@@ -7,7 +7,7 @@
  */
 import { closeSync, readFileSync } from "node:fs";
 import { createIgnoreMatcher, SYNCIGNORE_PATH, type IgnoreMatcher } from "../../functions/files/ignore.js";
-import { rescanDue, RESCAN_SOON_MS } from "../../functions/files/rescan.js";
+import { burstDrainLimit, DEFAULT_MAX_QUEUED_EVENTS, rescanDue, RESCAN_SOON_MS } from "../../functions/files/rescan.js";
 import { DIR_MARK } from "../../functions/files/version.js";
 import { backoffDelay } from "../backoff.js";
 import type { ChildConfig } from "../child-protocol.js";
@@ -25,6 +25,16 @@ import { Uploader } from "./uploader.js";
 import { FolderWatch } from "./watcher.js";
 import { memoMatcher } from "./memo-matcher.js";
 import { localFilesApi, type FilesApi } from "./worker-api.js";
+
+/** This machine's inotify queue length (Linux; elsewhere the default stands in). */
+function maxQueuedEvents(): number {
+  try {
+    const n = Number(readFileSync("/proc/sys/fs/inotify/max_queued_events", "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_QUEUED_EVENTS;
+  } catch {
+    return DEFAULT_MAX_QUEUED_EVENTS;
+  }
+}
 
 export interface FileSyncOptions {
   instance: string;
@@ -44,7 +54,7 @@ export class FileSync {
   private matcher: IgnoreMatcher = memoMatcher(createIgnoreMatcher(null));
   private rescan: ReturnType<typeof setInterval> | null = null;
   /** Since the last rescan started (functions/files/rescan.ts). */
-  private sinceRescan = { at: Date.now(), events: 0 };
+  private sinceRescan = { at: Date.now(), biggestDrain: 0 };
   /** The current watch reported an error: it may miss changes for as long as it runs. */
   private watchTrouble = false;
   private watch: FolderWatch | null = null;
@@ -151,9 +161,10 @@ export class FileSync {
     this.materializer.start();
     // A safety net under the watcher: events can be lost (inotify queue overflow, a watch that
     // failed for lack of inotify instances), and a stat-only rescan finds what they missed.
+    const drainLimit = burstDrainLimit(maxQueuedEvents());
     this.rescan = setInterval(() => {
-      const { at, events } = this.sinceRescan;
-      if (this.reloading !== null || !rescanDue({ sinceMs: Date.now() - at, events, trouble: this.watchTrouble })) return;
+      const { at, biggestDrain } = this.sinceRescan;
+      if (this.reloading !== null || !rescanDue({ sinceMs: Date.now() - at, biggestDrain, drainLimit, trouble: this.watchTrouble })) return;
       void this.reconcile().catch((err: unknown) => this.opts.log(`rescanning ${this.root.dir}: ${err instanceof Error ? err.message : String(err)}`));
     }, RESCAN_SOON_MS);
     this.rescan.unref();
@@ -191,11 +202,12 @@ export class FileSync {
     this.watch = new FolderWatch({
       root: this.root,
       ignores: (p, isDir) => this.matcher.ignores(p, isDir),
-      onPath: (p, fromEvent) => {
-        // Only the watcher's own events can have overflowed its queue.
-        if (fromEvent) this.sinceRescan.events++;
+      onPath: (p) => {
         this.uploader.notice(p);
         if (p === SYNCIGNORE_PATH) this.reloadIgnore();
+      },
+      onDrain: (n) => {
+        this.sinceRescan.biggestDrain = Math.max(this.sinceRescan.biggestDrain, n);
       },
       onError: (err) => {
         this.watchTrouble = true;
@@ -216,7 +228,7 @@ export class FileSync {
    * reported deleted.
    */
   private async reconcile(): Promise<void> {
-    this.sinceRescan = { at: Date.now(), events: 0 };
+    this.sinceRescan = { at: Date.now(), biggestDrain: 0 };
     const scan = await scanFolder(this.root, this.matcher);
     for (const r of scan.refused) this.opts.log(`not syncing ${r.path}: ${r.reason}`);
     const changed: string[] = [];

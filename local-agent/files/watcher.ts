@@ -32,18 +32,19 @@ export interface FolderWatchOptions {
   root: InstanceRoot;
   /** True for a path that must not sync (the current .syncignore plus built-ins). */
   ignores(syncPath: string, isDir: boolean): boolean;
-  /**
-   * Something happened at this path (a file, or a folder: the caller decides by a stat).
-   * `fromEvent`: chokidar reported it (false: addTree's own listing of a new folder).
-   */
-  onPath(syncPath: string, fromEvent: boolean): void;
+  /** Something happened at this path (a file, or a folder: the caller decides by a stat). */
+  onPath(syncPath: string): void;
   onError(err: unknown): void;
+  /** How many raw events one drain of inotify's queue delivered (functions/files/rescan.ts). */
+  onDrain(events: number): void;
 }
 
 export class FolderWatch {
   private watcher: FSWatcher | null = null;
   private closed = false;
   private readonly rels = new Map<string, string | null>();
+  /** Raw events in the drain being delivered now (null: none yet). */
+  private drained: number | null = null;
 
   constructor(private readonly opts: FolderWatchOptions) {}
 
@@ -67,15 +68,16 @@ export class FolderWatch {
     });
     w.on("all", (event, abs) => {
       const rel = this.relative(abs);
-      if (!this.closed && rel) this.opts.onPath(rel, true);
+      if (!this.closed && rel) this.opts.onPath(rel);
       if (event === "addDir") this.rescanSoon(w, abs, rel);
     });
     w.on("raw", (_event, name, details) => {
+      this.countDrained();
       const folder = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
       if (this.closed || !name || typeof folder !== "string") return;
       // Excluded paths too: the uploader decides on them by a stat, knowing a file from a folder.
       const rel = this.relative(path.join(folder, name));
-      if (rel) this.opts.onPath(rel, true);
+      if (rel) this.opts.onPath(rel);
     });
     w.on("error", (err) => this.opts.onError(err));
     // Under heavy load the first walk can be slow; the startup scan covers the folder meanwhile.
@@ -100,7 +102,7 @@ export class FolderWatch {
       for (const e of await fsp.readdir(this.opts.root.abs(rel), { withFileTypes: true })) {
         const child = checkSyncPath(`${rel}/${e.name}`);
         if (!child.ok || this.opts.ignores(child.path, e.isDirectory())) continue;
-        this.opts.onPath(child.path, false);
+        this.opts.onPath(child.path);
         if (deep && e.isDirectory()) await this.addTree(child.path);
       }
     } catch (err) {
@@ -123,6 +125,24 @@ export class FolderWatch {
       if (!this.closed) w.add(abs);
     }, RESCAN_NEW_FOLDER_MS).unref();
     if (rel) setTimeout(() => void this.addTree(rel, false), LATE_LIST_MS).unref();
+  }
+
+  /**
+   * The runtime delivers one drain's events in one poll phase, one callback each; setImmediate
+   * runs after that phase. Every raw event counts, excluded and temp files too: they filled the
+   * queue as well.
+   */
+  private countDrained(): void {
+    if (this.drained !== null) {
+      this.drained++;
+      return;
+    }
+    this.drained = 1;
+    setImmediate(() => {
+      const n = this.drained ?? 0;
+      this.drained = null;
+      this.opts.onDrain(n);
+    });
   }
 
   close(): void {
