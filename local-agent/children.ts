@@ -75,7 +75,8 @@ async function startKind(kind: ChildKind, config: ChildConfig, token: string): P
       return startDb(config);
     case "worker": {
       const { startWorkerHost } = await import("./worker-host.js");
-      const host = await startWorkerHost(config, token);
+      // A restarted workerd is announced like the first: the launcher keeps its pid for `stop`.
+      const host = await startWorkerHost(config, token, (pid) => process.stdout.write(`${readyLine({ url: host.url, workerdPid: pid })}\n`));
       return { info: { url: host.url, workerdPid: host.workerdPid }, close: () => host.close() };
     }
     case "agent": {

@@ -228,11 +228,16 @@ class Site {
   }
 
   private onChildReady(kind: ChildKind, ready: ReadyLine): void {
-    if (this.running) {
-      this.say(`the ${kind} child is back (pid ${ready.pid})`);
-      this.writeRuntime();
-    }
+    const before = this.readyPids.get(kind);
+    this.readyPids.set(kind, ready.pid);
+    if (!this.running) return;
+    // The same child again: the worker host announcing a restarted workerd's pid.
+    if (ready.pid !== before) this.say(`the ${kind} child is back (pid ${ready.pid})`);
+    this.writeRuntime();
   }
+
+  /** The pid each child's last ready line gave. */
+  private readonly readyPids = new Map<ChildKind, number>();
 
   private writeRuntime(): void {
     const children: Record<string, number> = {};

@@ -15,6 +15,8 @@ export const EnvSchema = z.object({
   SITE_PORT: z.coerce.number().int().optional(),
   DB_PORT: z.coerce.number().int().optional(),
   SCOUTSYNC_VERSION: z.string().default("0.0.0"),
+  /** When the site started (ms since the epoch): its uptime outlives a restarted workerd. Without it, the isolate's start. */
+  SITE_STARTED_AT: z.coerce.number().int().nonnegative().optional(),
 });
 
 export type Env = z.input<typeof EnvSchema>;

@@ -91,7 +91,7 @@ async function build(config: Config, startedAt: number): Promise<Services> {
   await migrate(state);
   const db = drizzle(state, { schema });
   const siteId = await ensureSiteId(db, startedAt);
-  return { config, app, state, db, siteId, startedAt, appDb: clientDb(app), engine: { site: siteId, now: () => Date.now(), cache: {} } };
+  return { config, app, state, db, siteId, startedAt: config.SITE_STARTED_AT ?? startedAt, appDb: clientDb(app), engine: { site: siteId, now: () => Date.now(), cache: {} } };
 }
 
 async function ensureSiteId(db: LibSQLDatabase<typeof schema>, now: number): Promise<string> {
