@@ -80,7 +80,8 @@ export async function startWorkerHost(config: ChildConfig, token: string, onWork
   const restartWorkerd = async (): Promise<number | null> => {
     // The config workerd last started with, sent again: setOptions would assemble it anew, and
     // left the host ~30 MB of buffers it never gave back. setOptions when that is not possible.
-    if (lastStart === null || (await lastStart()) === undefined) {
+    const again = lastStart === null ? undefined : await lastStart().catch(() => undefined);
+    if (again === undefined) {
       await mf.setOptions(options);
       releaseStartupGarbage();
     }
@@ -88,7 +89,16 @@ export async function startWorkerHost(config: ChildConfig, token: string, onWork
     onWorkerd(workerdPid);
     return workerdPid;
   };
-  const recycler = startRecycler({ pid: () => workerdPid, restart: restartWorkerd, log: (line) => console.log(line) });
+  const recycler = startRecycler({
+    pid: () => workerdPid,
+    restart: () =>
+      restartWorkerd().catch((err: unknown) => {
+        // workerd is stopped and did not start again: leave, and the launcher starts the worker child anew.
+        console.error(`workerd did not start again after a restart (${err instanceof Error ? err.message : String(err)}); exiting so that the launcher restarts the worker`);
+        process.exit(1);
+      }),
+    log: (line) => console.log(line),
+  });
   return {
     url: url.href,
     workerdPid,
