@@ -191,11 +191,11 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
   const dyingLks = new Set(planned.filter((p) => !isAlive(p.merged) && p.ev?.lk != null).map((p) => versionKey(p.ch.t, String(p.ev!.lk))));
 
   // Deletes arriving for parents whose children still live here.
-  for (const p of planned) {
-    const t = schema.tables.get(p.ch.t);
-    if (isAlive(p.merged) || !t || t.identity.kind !== "rowid" || p.ev?.lk == null || p.vals === undefined) continue;
-    if (await hasLiveChildren(tx, schema, t.name, p.ev.lk as bigint, dyingLks)) revive(p);
-  }
+  const deleted = planned.filter((p) => !isAlive(p.merged) && schema.tables.get(p.ch.t)?.identity.kind === "rowid" && p.ev?.lk != null && p.vals !== undefined);
+  const kept = await haveLiveChildren(tx, schema, deleted.map((p) => ({ parent: p.ch.t, lk: p.ev!.lk as bigint })), dyingLks);
+  deleted.forEach((p, i) => {
+    if (kept[i]) revive(p);
+  });
 
   // New or changed children pointing at parents that are dead here.
   const wanted = new Map<string, { t: string; g: string }>();
@@ -221,17 +221,28 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
   }
 }
 
-async function hasLiveChildren(tx: SqlExec, schema: Schema, parent: string, lk: bigint, dying: Set<string>): Promise<boolean> {
-  const probes: { child: string; stmt: Stmt }[] = [];
-  for (const [child, refs] of schema.refs) {
-    for (const [col, target] of refs) {
-      if (target !== parent) continue;
-      probes.push({ child, stmt: { sql: `SELECT rowid FROM ${quoteIdent(child)} WHERE ${quoteIdent(col)} = ? LIMIT 100`, args: [lk] } });
+/**
+ * For each parent row, whether a child row that is not itself dying points at it: every probe
+ * of every parent in one round trip (an apply deleting 40 parents took 43 round trips, now 4,
+ * as many as for one).
+ */
+async function haveLiveChildren(tx: SqlExec, schema: Schema, parents: { parent: string; lk: bigint }[], dying: Set<string>): Promise<boolean[]> {
+  const probes: { of: number; child: string; stmt: Stmt }[] = [];
+  parents.forEach(({ parent, lk }, of) => {
+    for (const [child, refs] of schema.refs) {
+      for (const [col, target] of refs) {
+        if (target === parent) probes.push({ of, child, stmt: { sql: `SELECT rowid FROM ${quoteIdent(child)} WHERE ${quoteIdent(col)} = ? LIMIT 100`, args: [lk] } });
+      }
     }
-  }
-  if (probes.length === 0) return false;
+  });
+  const live = parents.map(() => false);
+  if (probes.length === 0) return live;
   const results = await tx.batch(probes.map((p) => p.stmt));
-  return results.some((rows, i) => rows.some((r) => !dying.has(versionKey(probes[i]!.child, String(r[0])))));
+  results.forEach((rows, i) => {
+    const probe = probes[i]!;
+    if (rows.some((r) => !dying.has(versionKey(probe.child, String(r[0]))))) live[probe.of] = true;
+  });
+  return live;
 }
 
 /** Statements to run, and what their results mean: reads that need nothing from each other share a round trip (readTogether). */

@@ -566,6 +566,36 @@ describe("topology and delivery", () => {
     expect(logicalDump(b.db)).toEqual(logicalDump(a.db));
   });
 
+  it("deletes of many parents look for their children in one round trip; a parent with a live child here is revived, the rest go", async () => {
+    /** A deletes matches 1..n, which B holds, after B gave match 1 a child: B's apply of the deletes. */
+    const deleteParents = async (n: number) => {
+      const [a, b] = replicas(2) as [Replica, Replica];
+      for (let i = 1; i <= n; i++) run(a.db, `INSERT INTO matches (id, label) VALUES (${i}, 'Q${i}')`);
+      await captureLocal(a.sql, a.ctx);
+      await captureLocal(b.sql, b.ctx);
+      await applyRemote(b.sql, b.ctx, { from: a.site }, (await readChanges(a.sql, a.ctx, 0, 100)).changes);
+      const { seq } = await captureLocal(a.sql, a.ctx);
+      run(b.db, "INSERT INTO entries (id, match_id, team, score) VALUES (1, 1, '254', 40)");
+      await captureLocal(b.sql, b.ctx);
+      run(a.db, "DELETE FROM matches");
+      await captureLocal(a.sql, a.ctx);
+      let batches = 0;
+      const counted: SqlDb = { ...b.sql, write: (fn) => b.sql.write((tx) => fn({ batch: (stmts) => (batches++, tx.batch(stmts)) })) };
+      await applyRemote(counted, b.ctx, { from: a.site }, (await readChanges(a.sql, a.ctx, seq, 100)).changes);
+      return { a, b, batches };
+    };
+    const one = await deleteParents(1);
+    const many = await deleteParents(40);
+    expect(many.batches).toBe(one.batches);
+    for (const { b } of [one, many]) {
+      expect(rows(b.db, "SELECT id, label FROM matches")).toEqual([[1n, "Q1"]]);
+      expect(rows(b.db, "SELECT match_id FROM entries")).toEqual([[1n]]);
+    }
+    // The revival travels back: A holds the match again, with B's entry under it.
+    await applyRemote(many.a.sql, many.a.ctx, { from: many.b.site }, (await readChanges(many.b.sql, many.b.ctx, 0, 1000)).changes);
+    expect(logicalDump(many.a.db)).toEqual(logicalDump(many.b.db));
+  });
+
   it("a page served while the app's latest write is not captured yet does not spread empty values (row moved)", async () => {
     const { reps, net } = await mesh(3);
     const [a, b, c] = reps as [Replica, Replica, Replica];
