@@ -5,7 +5,8 @@
  * RSS counts once per process.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { kbField, readStat } from "../local-agent/procs.js";
 
 let clockTicks: number | null = null;
 
@@ -22,23 +23,8 @@ export function ticksPerSecond(): number {
 
 /** utime + stime in ticks, or null when the process is gone. */
 export function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields after the command: state(3) ppid(4) ... utime(14) stime(15), so 11 and 12 here.
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return null;
-  }
-}
-
-function kbField(file: string, name: string): number | null {
-  try {
-    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(readFileSync(file, "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
+  const stat = readStat(pid);
+  return stat === null ? null : Number(stat.fields[11]) + Number(stat.fields[12]);
 }
 
 export const rssKiB = (pid: number) => kbField(`/proc/${pid}/status`, "VmRSS");
@@ -49,12 +35,9 @@ function parents(): Map<number, number> {
   const out = new Map<number, number>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      out.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // Exited while we looked.
-    }
+    // null: exited while we looked.
+    const stat = readStat(entry);
+    if (stat !== null) out.set(Number(entry), Number(stat.fields[1]));
   }
   return out;
 }

@@ -32,21 +32,39 @@ export function commandLine(pid: number): string | null {
   }
 }
 
+/**
+ * A process's /proc/PID/stat (Linux): its command, and the fields after it, so that fields[0] is
+ * the state, fields[1] the ppid, fields[11] and fields[12] utime and stime (man 5 proc, fields 3
+ * on). The command sits in parentheses and may contain spaces. Null when the process is gone.
+ */
+export function readStat(pid: number | string): { command: string; fields: string[] } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const close = stat.lastIndexOf(")");
+    return { command: stat.slice(stat.indexOf("(") + 1, close), fields: stat.slice(close + 2).split(" ") };
+  } catch {
+    return null;
+  }
+}
+
+/** A "Name:   123 kB" line of a /proc file (status, smaps_rollup), in KiB; null when absent or gone. */
+export function kbField(file: string, name: string): number | null {
+  try {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(readFileSync(file, "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Direct children of `parent` as {pid, command}. Linux reads /proc; elsewhere asks ps. */
 export function childrenOf(parent: number): { pid: number; command: string }[] {
   try {
     const out: { pid: number; command: string }[] = [];
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        // The command sits in parentheses and may contain spaces; the ppid follows it.
-        const close = stat.lastIndexOf(")");
-        const fields = stat.slice(close + 2).split(" ");
-        if (Number(fields[1]) === parent) out.push({ pid: Number(entry), command: stat.slice(stat.indexOf("(") + 1, close) });
-      } catch {
-        // The process exited while we looked.
-      }
+      const stat = readStat(entry);
+      if (stat !== null && Number(stat.fields[1]) === parent) out.push({ pid: Number(entry), command: stat.command });
     }
     return out;
   } catch {

@@ -11,7 +11,7 @@
  * peers retry it (every delivery is idempotent), and what the worker keeps in memory is only
  * ever a cache.
  */
-import { readFileSync } from "node:fs";
+import { kbField, readStat } from "./procs.js";
 
 /** How often the host looks at workerd (a read of two /proc files). */
 export const LOOK_MS = 15_000;
@@ -39,16 +39,11 @@ export function recycleDue(prev: WorkerdLook, now: WorkerdLook, lastRecycleAt: n
 
 /** A look at `pid` from /proc (Linux), or null when it is gone or /proc is not there. */
 export function lookAt(pid: number): WorkerdLook | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After the command in parentheses: state(3) ... utime(14) stime(15), in USER_HZ (100 on Linux).
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const anon = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    if (anon === null) return null;
-    return { at: performance.now(), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10, anonMiB: Number(anon[1]) / 1024 };
-  } catch {
-    return null;
-  }
+  const stat = readStat(pid);
+  const anonKiB = kbField(`/proc/${pid}/status`, "RssAnon");
+  if (stat === null || anonKiB === null) return null;
+  // utime and stime count USER_HZ ticks: 100 a second on Linux.
+  return { at: performance.now(), cpuMs: (Number(stat.fields[11]) + Number(stat.fields[12])) * 10, anonMiB: anonKiB / 1024 };
 }
 
 export interface RecyclerOptions {
