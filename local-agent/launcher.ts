@@ -205,7 +205,7 @@ class Site {
       env: () => childEnv(process.env, this.childConfig()),
       out: (line) => this.io.out(`[${kind}] ${line}`),
       err: (line) => this.io.err(`[${kind}] ${line}`),
-      onReady: (ready) => this.onChildReady(kind, ready),
+      onReady: (ready, again) => this.onChildReady(kind, ready, again),
       onRestart: (message) => this.say(message),
       onGiveUp: (message) => {
         this.say(`${message}; stopping the site`);
@@ -227,17 +227,11 @@ class Site {
     };
   }
 
-  private onChildReady(kind: ChildKind, ready: ReadyLine): void {
-    const before = this.readyPids.get(kind);
-    this.readyPids.set(kind, ready.pid);
+  private onChildReady(kind: ChildKind, ready: ReadyLine, again: boolean): void {
     if (!this.running) return;
-    // The same child again: the worker host announcing a restarted workerd's pid.
-    if (ready.pid !== before) this.say(`the ${kind} child is back (pid ${ready.pid})`);
+    if (!again) this.say(`the ${kind} child is back (pid ${ready.pid})`);
     this.writeRuntime();
   }
-
-  /** The pid each child's last ready line gave. */
-  private readonly readyPids = new Map<ChildKind, number>();
 
   private writeRuntime(): void {
     const children: Record<string, number> = {};

@@ -19,8 +19,11 @@ export interface SuperviseOptions {
   env(): NodeJS.ProcessEnv;
   out(line: string): void;
   err(line: string): void;
-  /** Every (re)start that reached ready. */
-  onReady(ready: ReadyLine): void;
+  /**
+   * Every ready line: each (re)start's first, and `again` for a later one from the same process
+   * (the worker host announcing a restarted workerd).
+   */
+  onReady(ready: ReadyLine, again: boolean): void;
   /** A restart is scheduled after an unexpected exit. */
   onRestart(message: string): void;
   /** Too many crashes: the launcher should stop the site. */
@@ -124,8 +127,9 @@ export class Supervised {
       this.fatal = msg.message;
       return;
     }
+    const again = this.ready !== null;
     this.ready = msg;
-    this.opts.onReady(msg);
+    this.opts.onReady(msg, again);
     const first = this.firstStart;
     this.firstStart = null;
     first?.resolve(msg);
