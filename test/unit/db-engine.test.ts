@@ -913,6 +913,38 @@ describe("constraints never block the stream", () => {
     await converged(net);
   });
 
+  // A batch of 5,000 is written in chunks of 2,000 (apply.ts), each sent before the next is planned.
+  it.each([
+    { where: "a later chunk", taken: ["S3500"], sent: 3 },
+    // Once the first fails, the chunk planned meanwhile is sent already, the last one never.
+    { where: "the first, a middle and the last chunk", taken: ["S5", "S3500", "S4999"], sent: 2 },
+  ])("a large batch with UNIQUE conflicts in $where parks just those rows and applies the rest", async ({ taken, sent }) => {
+    const { reps, net } = await mesh(2, { ddl: [ROBOTS] });
+    const [a, b] = reps as [Replica, Replica];
+    for (const serial of taken) run(b.db, "INSERT INTO robots (id, serial, name) VALUES (?, ?, 'B robot')", 100_000 + Number(serial.slice(1)), serial);
+    await net.capture(1);
+    const insert = a.db.prepare("INSERT INTO robots (serial, name) VALUES (?, ?)");
+    a.db.exec("BEGIN");
+    for (let i = 0; i < 5000; i++) insert.run(`S${i}`, `A robot ${i}`);
+    a.db.exec("COMMIT");
+    await net.capture(0);
+    const statements: string[] = [];
+    const sql = b.sql;
+    b.sql = { ...sql, write: (fn) => sql.write((tx) => fn({ batch: (stmts) => (statements.push(...stmts.map((s) => s.sql)), tx.batch(stmts)) })) };
+    const result = await net.pullAll(0, 1, 10_000);
+    b.sql = sql;
+    expect(result.delivered).toBe(5000);
+    expect(statements.filter((s) => s.startsWith("SAVEPOINT scoutsync_chunk")), "chunks sent").toHaveLength(sent);
+    expect(parked(b).map((p) => p.why)).toEqual(taken.map(() => expect.stringMatching(/UNIQUE/i)));
+    const names = new Map((rows(b.db, "SELECT serial, name FROM robots") as [string, string][]).map(([s, n]) => [s, n]));
+    expect(names.size).toBe(5000);
+    for (let i = 0; i < 5000; i++) expect(names.get(`S${i}`)).toBe(taken.includes(`S${i}`) ? "B robot" : `A robot ${i}`);
+    expect(rows(b.db, "SELECT count(*) FROM _scoutsync_mute"), "capture is unmuted").toEqual([[0n]]);
+    expect(checkIntegrity(b.db)).toEqual([]);
+    // The site's own rows and A's applied rows are not captured again as local writes.
+    expect((await captureLocal(b.sql, b.ctx)).captured).toBe(0);
+  });
+
   it("rows parked on both sides of a UNIQUE conflict do not make the sites exchange them forever", async () => {
     const { reps, net } = await mesh(2, { ddl: [ROBOTS] });
     const [a, b] = reps as [Replica, Replica];
