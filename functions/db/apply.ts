@@ -19,7 +19,7 @@ import { inKeys, insertRowsStmts, jsonRowsSelect, splitRows } from "./json-rows.
 import { readTablesValues } from "./local-values.js";
 import type { Meta } from "./meta.js";
 import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
-import { isAlive, maxStampOf, mergeStates, revivedState, sameState, type RowState } from "./row-state.js";
+import { isAlive, maxStampOf, mergeStates, revivedState, sameState, sameVal, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
 import { VERSION_JSON, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByGid, type VersionRow } from "./version-rows.js";
@@ -400,7 +400,10 @@ function planRow(
 
   const tbl = quoteIdent(t.name);
   if (present && where) {
-    const assign = sets.filter((s) => !(t.identity.kind === "pk" && t.identity.pkCols.includes(s.col)));
+    // Only the columns whose value changes: fewer indexes to update, and the app's `UPDATE OF`
+    // triggers fire for the columns written, as for its own writes.
+    const held = p.vals!;
+    const assign = sets.filter((s) => !(t.identity.kind === "pk" && t.identity.pkCols.includes(s.col)) && !(Object.hasOwn(held, s.col) && sameVal(held[s.col] ?? null, merged.vals[s.col] ?? null)));
     if (assign.length === 0) return group([]);
     if (t.identity.kind === "rowid" && assign.every((s) => s.sql === "?")) {
       return group([], v, { kind: "update", table: t.name, cols: assign.map((s) => s.col), args: [v.lk, ...assign.flatMap((s) => s.args)] });

@@ -169,7 +169,8 @@ export function sameState(a: RowState, b: RowState): boolean {
 }
 
 /** Equal values: the same primitive, or objects with the same encoding. */
-function sameVal(a: Val, b: Val): boolean {
+/** Whether two values are the same value (a blob, a big integer or a reference compared by content). */
+export function sameVal(a: Val, b: Val): boolean {
   return a === b || (a !== null && b !== null && typeof a === "object" && typeof b === "object" && valKey(a) === valKey(b));
 }
 
