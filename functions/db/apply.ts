@@ -22,7 +22,7 @@ import { type Arg, type Row, type SqlExec, type Stmt } from "./port.js";
 import { isAlive, maxStampOf, mergeStates, revivedState, sameState, sameVal, type RowState } from "./row-state.js";
 import type { EngineContext, Schema } from "./schema.js";
 import { decodeVal, type Val } from "./values.js";
-import { VERSION_JSON, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, versionRowsByGid, type VersionRow } from "./version-rows.js";
+import { VERSION_JSON, parseVersionRow, stateOf, upsertVersionStmt, upsertVersionsStmts, versionKey, versionLookupStmts, type VersionRow } from "./version-rows.js";
 
 interface Planned {
   ch: RowChange;
@@ -153,12 +153,12 @@ export async function applyChanges(
     planned.push({ ch, held, merged, ev, vals, changed: !same });
   }
 
-  await keepReferencedParents(tx, ctx, schema, meta, planned);
+  const parents = await keepReferencedParents(tx, ctx, schema, meta, planned);
   // Parents first, so a child written in this batch finds its parent's local key.
   const rank = new Map(schema.order.map((t, i) => [t.name, i]));
   planned.sort((a, b) => (rank.get(a.ch.t) ?? -1) - (rank.get(b.ch.t) ?? -1));
-  // The parents' keys and the origin keys new rows want are independent reads: one round trip.
-  const [known, claim] = await readTogether(tx, knownParents(planned.map((p) => p.merged)), keyClaims(schema, planned));
+  const claim = await readKeyClaims(tx, schema, planned);
+  const known = knownParents([...existing.values(), ...parents]);
   for (const p of planned) {
     const key = versionKey(p.ch.t, p.ch.g);
     if (isAlive(p.merged) && schema.tables.has(p.ch.t) && !known.has(key)) known.set(key, null);
@@ -174,9 +174,10 @@ export async function applyChanges(
  * References keep a row alive (as edits beat deletes): a parent deleted on one site while
  * another site gave it a new child is revived, on whichever site first sees both, with a fresh
  * existence stamp that then wins everywhere. So no site keeps a child pointing at nothing, and
- * nothing the child's author wrote disappears.
+ * nothing the child's author wrote disappears. Returns the version rows it read of parents
+ * outside the batch.
  */
-async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, planned: Planned[]): Promise<void> {
+async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Schema, meta: Meta, planned: Planned[]): Promise<VersionRow[]> {
   const revive = (p: Planned): void => {
     meta.hlc = tick(meta.hlc, ctx.now());
     p.merged = revivedState(p.merged, stamp(meta.hlc, ctx.site));
@@ -206,15 +207,16 @@ async function keepReferencedParents(tx: SqlExec, ctx: EngineContext, schema: Sc
       if (!isAlive(inBatch.merged)) revive(inBatch);
     } else addTo(outside, ref.t, ref.g);
   }
-  for (const [tbl, gids] of outside) {
-    for (const ev of await versionRowsByGid(tx, tbl, gids)) {
-      const state = stateOf(ev, null);
-      if (isAlive(state)) continue;
-      const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, held: NOBODY, merged: state, ev, vals: undefined, changed: true };
-      revive(p);
-      planned.push(p);
-    }
+  const stmts = [...outside].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
+  const found = stmts.length ? (await tx.batch(stmts)).flat().map(parseVersionRow) : [];
+  for (const ev of found) {
+    const state = stateOf(ev, null);
+    if (isAlive(state)) continue;
+    const p: Planned = { ch: { t: ev.tbl, g: ev.gid, s: state }, held: NOBODY, merged: state, ev, vals: undefined, changed: true };
+    revive(p);
+    planned.push(p);
   }
+  return found;
 }
 
 /**
@@ -241,18 +243,6 @@ async function haveLiveChildren(tx: SqlExec, schema: Schema, parents: { parent: 
   return live;
 }
 
-/** Statements to run, and what their results mean: reads that need nothing from each other share a round trip (readTogether). */
-interface Read<T> {
-  stmts: Stmt[];
-  take(results: Row[][]): T;
-}
-
-async function readTogether<A, B>(tx: SqlExec, a: Read<A>, b: Read<B>): Promise<[A, B]> {
-  const stmts = [...a.stmts, ...b.stmts];
-  const results = stmts.length ? await tx.batch(stmts) : [];
-  return [a.take(results.slice(0, a.stmts.length)), b.take(results.slice(a.stmts.length))];
-}
-
 /**
  * Which origin keys new rowid rows can keep here: free in the table, and not claimed by an
  * earlier row of the same batch (two sites' row 5 arriving together).
@@ -274,7 +264,7 @@ interface KeyClaims {
  */
 const CLAIMS_AT_INSERT = 16;
 
-function keyClaims(schema: Schema, planned: Planned[]): Read<KeyClaims> {
+async function readKeyClaims(tx: SqlExec, schema: Schema, planned: Planned[]): Promise<KeyClaims> {
   const wanted = new Map<string, bigint[]>();
   for (const p of planned) {
     const t = schema.tables.get(p.ch.t);
@@ -283,25 +273,20 @@ function keyClaims(schema: Schema, planned: Planned[]): Read<KeyClaims> {
     if (key !== null) addTo(wanted, t.name, key);
   }
   const highest = (table: string): bigint => (wanted.get(table) ?? []).reduce((m, k) => (k > m ? k : m), 0n);
-  if ([...wanted.values()].reduce((n, keys) => n + keys.length, 0) <= CLAIMS_AT_INSERT) return { stmts: [], take: () => ({ take: () => null, highest }) };
+  if ([...wanted.values()].reduce((n, keys) => n + keys.length, 0) <= CLAIMS_AT_INSERT) return { take: () => null, highest };
   const reads = [...wanted].flatMap(([tbl, keys]) => inKeys(keys).map((inList) => ({ tbl, stmt: { sql: `SELECT rowid FROM ${quoteIdent(tbl)} WHERE rowid ${inList.sql}`, args: inList.args } })));
+  const taken = new Set<string>();
+  (await tx.batch(reads.map((r) => r.stmt))).forEach((rows, i) => {
+    for (const r of rows) taken.add(`${reads[i]!.tbl}\u0000${String(r[0])}`);
+  });
   return {
-    stmts: reads.map((r) => r.stmt),
-    take(results) {
-      const taken = new Set<string>();
-      results.forEach((rows, i) => {
-        for (const r of rows) taken.add(`${reads[i]!.tbl}\u0000${String(r[0])}`);
-      });
-      return {
-        take(table, key) {
-          const k = `${table}\u0000${key}`;
-          if (taken.has(k)) return false;
-          taken.add(k);
-          return true;
-        },
-        highest,
-      };
+    take(table, key) {
+      const k = `${table}\u0000${key}`;
+      if (taken.has(k)) return false;
+      taken.add(k);
+      return true;
     },
+    highest,
   };
 }
 
@@ -329,23 +314,11 @@ async function presentValues(tx: SqlExec, schema: Schema, rows: VersionRow[]): P
  */
 type KnownParents = Map<string, bigint | null>;
 
-/** Parent rows that referenced identities already have a local key for. */
-function knownParents(states: RowState[]): Read<KnownParents> {
-  const byParent = new Map<string, string[]>();
-  for (const s of states) {
-    for (const v of Object.values(s.vals)) {
-      if (v !== null && typeof v === "object" && "r" in v) addTo(byParent, v.t, v.r);
-    }
-  }
-  const stmts = [...byParent].flatMap(([tbl, gids]) => versionLookupStmts(tbl, "gid", gids));
-  return {
-    stmts,
-    take(results) {
-      const known: KnownParents = new Map();
-      for (const v of results.flat().map(parseVersionRow)) if (typeof v.lk === "bigint") known.set(versionKey(v.tbl, v.gid), v.lk);
-      return known;
-    },
-  };
+/** The local keys of parents that have one here, from their version rows (read by this apply already). */
+function knownParents(rows: Iterable<VersionRow>): KnownParents {
+  const known: KnownParents = new Map();
+  for (const v of rows) if (typeof v.lk === "bigint") known.set(versionKey(v.tbl, v.gid), v.lk);
+  return known;
 }
 
 function planRow(

@@ -100,12 +100,6 @@ export function versionLookupStmts(tbl: string, by: "gid" | "lk", keys: Arg[]): 
   return inKeys([...new Set(keys)]).map((inList) => ({ sql: `SELECT ${VERSION_JSON} FROM ${from} WHERE tbl = ? AND ${by} ${inList.sql}`, args: [tbl, ...inList.args] }));
 }
 
-/** Version rows by identity, for one table. */
-export async function versionRowsByGid(tx: SqlExec, tbl: string, gids: string[]): Promise<VersionRow[]> {
-  const stmts = versionLookupStmts(tbl, "gid", gids);
-  return stmts.length ? (await tx.batch(stmts)).flat().map(parseVersionRow) : [];
-}
-
 /** Version rows by local key, for one table. */
 export async function versionRowsByLk(tx: SqlExec, tbl: string, lks: Arg[]): Promise<VersionRow[]> {
   const stmts = versionLookupStmts(tbl, "lk", lks);
