@@ -82,14 +82,17 @@ export function splitRows(rows: readonly (readonly Arg[])[], intNumbers = false)
 
 /**
  * `insert` (an `INSERT … (cols)` head) for many rows of `width` values: the rows JSON carries
- * exactly in one statement, the others as VALUES lists, well under SQLite's 32,766 bound parameters each.
+ * exactly in one statement, the others as VALUES lists, well under SQLite's 32,766 bound
+ * parameters each. `onConflict`: an upsert clause for every statement.
  */
-export function insertRowsStmts(insert: string, width: number, rows: readonly (readonly Arg[])[], intNumbers = false): { sql: string; args: Arg[] }[] {
+export function insertRowsStmts(insert: string, width: number, rows: readonly (readonly Arg[])[], intNumbers = false, onConflict = ""): { sql: string; args: Arg[] }[] {
   const { json, bound, reals } = splitRows(rows, intNumbers);
-  const out: { sql: string; args: Arg[] }[] = json === null ? [] : [{ sql: `${insert} ${jsonRowsSelect(width, reals)}`, args: [json] }];
+  // `WHERE true`: without it SQLite would read ON CONFLICT as part of the SELECT's join.
+  const tail = onConflict === "" ? "" : ` WHERE true ${onConflict}`;
+  const out: { sql: string; args: Arg[] }[] = json === null ? [] : [{ sql: `${insert} ${jsonRowsSelect(width, reals)}${tail}`, args: [json] }];
   const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
   for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
-    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}`, args: part.flat() });
+    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}${onConflict === "" ? "" : ` ${onConflict}`}`, args: part.flat() });
   }
   return out;
 }

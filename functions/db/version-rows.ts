@@ -36,6 +36,13 @@ export interface VersionRow {
 const VERSION_COLS = "tbl, gid, lk, seq, ins, clk, del, x, why, src, also";
 
 /**
+ * An upsert, not INSERT OR REPLACE: replacing deletes the row and inserts it again, rewriting its
+ * entry in every index; an update rewrites only the entries of the columns that change (seq,
+ * nearly always): ~10 % less time and 20 % less WAL for 50,000 version rows (B8's shape).
+ */
+const VERSION_UPSERT = `ON CONFLICT (tbl, gid) DO UPDATE SET ${VERSION_COLS.split(", ").slice(2).map((c) => `${c} = excluded.${c}`).join(", ")}`;
+
+/**
  * What to SELECT for parseVersionRow: a version row as one JSON text (one result cell instead of
  * eleven: a page reads thousands). The local key goes as text with its type, as it may be a
  * 64-bit integer.
@@ -77,14 +84,14 @@ function versionArgs(v: VersionRow, withLk: boolean): Arg[] {
 /** Writes a version row; `lkSql` replaces the local key with an SQL expression (last_insert_rowid()). */
 export function upsertVersionStmt(v: VersionRow, lkSql?: string): Stmt {
   return {
-    sql: `INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    sql: `INSERT INTO _scoutsync_rows (${VERSION_COLS}) VALUES (?, ?, ${lkSql ?? "?"}, ?, ?, ?, ?, ?, ?, ?, ?) ${VERSION_UPSERT}`,
     args: versionArgs(v, !lkSql),
   };
 }
 
 /** Writes many version rows in few statements (bulk apply): one JSON text per page when the values allow it. */
 export function upsertVersionsStmts(vs: VersionRow[]): Stmt[] {
-  return insertRowsStmts(`INSERT OR REPLACE INTO _scoutsync_rows (${VERSION_COLS})`, 11, vs.map((v) => versionArgs(v, true)), true);
+  return insertRowsStmts(`INSERT INTO _scoutsync_rows (${VERSION_COLS})`, 11, vs.map((v) => versionArgs(v, true)), true, VERSION_UPSERT);
 }
 
 export function versionKey(tbl: string, gid: string): string {

@@ -2,7 +2,7 @@
 import Database from "libsql";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { jsonRow, jsonRowsSelect, jsonValue } from "../../functions/db/json-rows.js";
+import { insertRowsStmts, jsonRow, jsonRowsSelect, jsonValue } from "../../functions/db/json-rows.js";
 import type { Arg } from "../../functions/db/port.js";
 
 const db = new Database(":memory:");
@@ -82,5 +82,19 @@ describe("rows as one JSON text", () => {
     expect(jsonRow([1, 2], new Set(), true)).toBe("[1,2]");
     expect(jsonValue(2 ** 53, true)).toBeNull();
     expect(jsonValue(1.5, true)).toBeNull();
+  });
+
+  it("an insert of many rows takes an ON CONFLICT clause, in its JSON form and in its VALUES form alike", () => {
+    db.exec("CREATE TABLE kv (k TEXT PRIMARY KEY, v, n INTEGER)");
+    db.exec("INSERT INTO kv VALUES ('a', 'old', 1), ('b', 'old', 1)");
+    const rows: Arg[][] = [["a", "new", 2n], ["b", new Uint8Array([1, 2]), 2n], ["c", "new", 2n]];
+    const stmts = insertRowsStmts("INSERT INTO kv (k, v, n)", 3, rows, false, "ON CONFLICT (k) DO UPDATE SET v = excluded.v, n = excluded.n");
+    expect(stmts.map((s) => s.sql.includes("json_each"))).toEqual([true, false]);
+    for (const s of stmts) db.prepare(s.sql).run(...s.args);
+    expect(db.prepare("SELECT k, v, n FROM kv ORDER BY k").raw(true).safeIntegers(true).all()).toEqual([
+      ["a", "new", 2n],
+      ["b", Buffer.from([1, 2]), 2n],
+      ["c", "new", 2n],
+    ]);
   });
 });
