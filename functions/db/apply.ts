@@ -375,8 +375,8 @@ function planRow(
   if (present && where) {
     // Only the columns whose value changes: fewer indexes to update, and the app's `UPDATE OF`
     // triggers fire for the columns written, as for its own writes.
-    const held = p.vals!;
-    const assign = sets.filter((s) => !(t.identity.kind === "pk" && t.identity.pkCols.includes(s.col)) && !(Object.hasOwn(held, s.col) && sameVal(held[s.col] ?? null, merged.vals[s.col] ?? null)));
+    const here = p.vals!;
+    const assign = sets.filter((s) => !(t.identity.kind === "pk" && t.identity.pkCols.includes(s.col)) && !(Object.hasOwn(here, s.col) && sameVal(here[s.col] ?? null, merged.vals[s.col] ?? null)));
     if (assign.length === 0) return group([]);
     if (t.identity.kind === "rowid" && assign.every((s) => s.sql === "?")) {
       return group([], v, { kind: "update", table: t.name, cols: assign.map((s) => s.col), args: [v.lk, ...assign.flatMap((s) => s.args)] });
