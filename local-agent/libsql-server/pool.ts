@@ -32,17 +32,14 @@ export class DatabasePool {
 
   readonly #walMaxBytes: number;
 
-  readonly #onQuiet: () => void;
-
-  /** `walMaxBytes` replaces WAL_MAX_BYTES (tests). `onQuiet` runs at each quiet moment, after the caches were handed back. */
+  /** `walMaxBytes` replaces WAL_MAX_BYTES (tests). */
   constructor(
     readonly name: string,
     readonly file: string,
-    opts: { walMaxBytes?: number; onQuiet?: () => void } = {},
+    opts: { walMaxBytes?: number } = {},
   ) {
     this.checkpointer = new Checkpointer(file, { walBytes: WAL_KEEP_BYTES });
     this.#walMaxBytes = opts.walMaxBytes ?? WAL_MAX_BYTES;
-    this.#onQuiet = opts.onQuiet ?? (() => undefined);
   }
 
   /**
@@ -127,7 +124,6 @@ export class DatabasePool {
           conn.close();
         }
       }
-      this.#onQuiet();
     }, QUIET_MS);
     this.#quiet.unref();
   }

@@ -1,20 +1,20 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { LOOK_MS, RECYCLE_ANON_MIB, RECYCLE_GAP_MS, lookAt, recycleDue, startRecycler, type WorkerdLook } from "../../local-agent/workerd-recycle.js";
+import { LOOK_MS, RECYCLE_ANON_MIB, RECYCLE_GROWTH_MIB, RETRY_FAILED_MS, lookAt, recycleDue, startRecycler, type WorkerdLook } from "../../local-agent/workerd-recycle.js";
 
 const look = (at: number, cpuMs: number, anonMiB: number): WorkerdLook => ({ at, cpuMs, anonMiB });
 
 describe("when an idle workerd is restarted to give its memory back", () => {
   it("only when it was quiet between two looks and holds more than the mark", () => {
     const big = RECYCLE_ANON_MIB + 100;
-    expect(recycleDue(look(0, 1000, big), look(60_000, 1100, big), null), "0.17 % of a core: idle pings").toBe(true);
-    expect(recycleDue(look(0, 1000, big), look(60_000, 5000, big), null), "busy").toBe(false);
-    expect(recycleDue(look(0, 1000, 40), look(60_000, 1000, RECYCLE_ANON_MIB - 1), null), "small").toBe(false);
+    expect(recycleDue(look(0, 1000, big), look(60_000, 1100, big), 40), "0.17 % of a core: idle pings").toBe(true);
+    expect(recycleDue(look(0, 1000, big), look(60_000, 5000, big), 40), "busy").toBe(false);
+    expect(recycleDue(look(0, 1000, 40), look(60_000, 1000, RECYCLE_ANON_MIB - 1), 40), "small").toBe(false);
   });
 
-  it("at most once per gap, however big a fresh one is", () => {
-    const big = RECYCLE_ANON_MIB + 100;
-    expect(recycleDue(look(100_000, 0, big), look(160_000, 0, big), 100_000)).toBe(false);
-    expect(recycleDue(look(100_000 + RECYCLE_GAP_MS, 0, big), look(160_000 + RECYCLE_GAP_MS, 0, big), 100_000)).toBe(true);
+  it("only once it grew well past the least it held, however big a fresh one is", () => {
+    const fresh = RECYCLE_ANON_MIB + 20;
+    expect(recycleDue(look(0, 0, fresh), look(5_000, 0, fresh + RECYCLE_GROWTH_MIB - 1), fresh)).toBe(false);
+    expect(recycleDue(look(0, 0, fresh), look(5_000, 0, fresh + RECYCLE_GROWTH_MIB), fresh)).toBe(true);
   });
 
   it("reads this process's CPU and private memory from /proc", () => {
@@ -28,10 +28,10 @@ describe("when an idle workerd is restarted to give its memory back", () => {
 describe("the recycler loop", () => {
   afterEach(() => vi.useRealTimers());
 
-  it("restarts a quiet, bloated workerd once, logs it, follows the new pid, and waits for a restart under way on stop", async () => {
+  it("restarts a quiet, bloated workerd, logs it, follows the new pid, restarts it again after the next burst, and waits for a restart under way on stop", async () => {
     vi.useFakeTimers();
     let pid = 10;
-    let anon = RECYCLE_ANON_MIB + 50;
+    let anon = 45;
     const restarts: number[] = [];
     const lines: string[] = [];
     const r = startRecycler({
@@ -39,19 +39,50 @@ describe("the recycler loop", () => {
       look: (p) => (p === pid ? { at: performance.now(), cpuMs: 500, anonMiB: anon } : null),
       restart: async () => {
         restarts.push(pid);
-        pid = 11;
+        pid++;
         anon = 37;
         return pid;
       },
       log: (l) => lines.push(l),
     });
     await vi.advanceTimersByTimeAsync(LOOK_MS);
-    expect(restarts, "one look is no comparison").toEqual([]);
+    anon = RECYCLE_ANON_MIB + 50;
     await vi.advanceTimersByTimeAsync(LOOK_MS);
     expect(restarts).toEqual([10]);
     expect(lines).toEqual([`restarted idle workerd (pid 10 → 11) to give back the ${RECYCLE_ANON_MIB + 50} MB its allocator kept after the last burst`]);
     await vi.advanceTimersByTimeAsync(5 * LOOK_MS);
     expect(restarts, "the fresh one is small").toEqual([10]);
+    // The next burst, a minute later: no waiting for a gap since the last restart.
+    anon = RECYCLE_ANON_MIB + 10;
+    await vi.advanceTimersByTimeAsync(2 * LOOK_MS);
+    expect(restarts).toEqual([10, 11]);
+    await r.stop();
+  });
+
+  it("restarts the site's first workerd whatever it held at its first look, and leaves alone a restarted one that is fresh past the mark until it grows", async () => {
+    vi.useFakeTimers();
+    let pid = 10;
+    // Its first look falls in the middle of an initial sync.
+    let anon = RECYCLE_ANON_MIB + 30;
+    const restarts: number[] = [];
+    const r = startRecycler({
+      pid: () => pid,
+      look: (p) => (p === pid ? { at: performance.now(), cpuMs: 0, anonMiB: anon } : null),
+      restart: async () => {
+        restarts.push(pid);
+        pid++;
+        return pid;
+      },
+      log: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(2 * LOOK_MS);
+    expect(restarts).toEqual([10]);
+    // The fresh one sits past the mark: no restart after restart.
+    await vi.advanceTimersByTimeAsync(10 * LOOK_MS);
+    expect(restarts).toEqual([10]);
+    anon += RECYCLE_GROWTH_MIB;
+    await vi.advanceTimersByTimeAsync(LOOK_MS);
+    expect(restarts).toEqual([10, 11]);
     await r.stop();
   });
 
@@ -59,9 +90,11 @@ describe("the recycler loop", () => {
     vi.useFakeTimers();
     const lines: string[] = [];
     let tries = 0;
+    let looks = 0;
     const r = startRecycler({
       pid: () => 10,
-      look: () => ({ at: performance.now(), cpuMs: 0, anonMiB: RECYCLE_ANON_MIB * 2 }),
+      // Fresh at the first look, bloated from the second on.
+      look: () => ({ at: performance.now(), cpuMs: 0, anonMiB: looks++ === 0 ? 45 : RECYCLE_ANON_MIB * 2 }),
       restart: async () => {
         tries++;
         throw new Error("port in use");
@@ -70,7 +103,9 @@ describe("the recycler loop", () => {
     });
     await vi.advanceTimersByTimeAsync(2 * LOOK_MS);
     expect(lines).toEqual(["could not restart workerd: port in use"]);
-    await vi.advanceTimersByTimeAsync(RECYCLE_GAP_MS + 2 * LOOK_MS);
+    await vi.advanceTimersByTimeAsync(RETRY_FAILED_MS - 2 * LOOK_MS);
+    expect(tries, "not again before the retry gap").toBe(1);
+    await vi.advanceTimersByTimeAsync(3 * LOOK_MS);
     expect(tries).toBe(2);
     await r.stop();
   });
