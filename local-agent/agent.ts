@@ -4,7 +4,7 @@
  * couple of seconds for anti-entropy (pull, health checks). It holds no sync logic itself.
  */
 import { Coalesced } from "./coalesce.js";
-import { collectWhenQuietEvery, type HeapKeeper } from "./collect.js";
+import type { HeapKeeper } from "./collect.js";
 import { DbWatch } from "./db-watch.js";
 import { FailureLog } from "./failure-log.js";
 import { callLocal, errorMessage, retryStale, type LocalTarget } from "./http.js";
@@ -31,7 +31,7 @@ export interface AgentOptions {
   timers?: Timers;
   /**
    * A full GC when the worker says a burst of work is over (its `settled`), and one at a quiet
-   * moment after work of the agent's own (collect.ts).
+   * tick after work of the agent's own (collect.ts).
    */
   heap?: HeapKeeper;
 }
@@ -41,9 +41,6 @@ export class Agent {
   readonly ticker: Ticker;
   private readonly settler: Settler;
   private readonly watch: DbWatch | null;
-  private readonly timers: Timers;
-  private readonly heap: HeapKeeper | undefined;
-  private quietLooks: { stop(): void } | null = null;
   /** The schema version the last capture call was made at (a schema change needs one: new tables get their triggers). */
   private capturedAt: number | null = null;
 
@@ -72,12 +69,14 @@ export class Agent {
       timers: opts.timers ?? realTimers,
       onError: (err) => settleLog.failure(describe(err)),
     });
-    this.timers = opts.timers ?? realTimers;
-    this.heap = opts.heap;
     this.ticker = new Ticker(async () => {
-      const answer = await opts.post(TICK_PATH);
-      this.settler.heard(answer);
-      return nextTickHint(answer);
+      try {
+        const answer = await opts.post(TICK_PATH);
+        this.settler.heard(answer);
+        return nextTickHint(answer);
+      } finally {
+        opts.heap?.collectWhenQuiet();
+      }
     }, {
       intervalMs: opts.tickMs ?? 2_000,
       capMs: opts.tickCapMs ?? 30_000,
@@ -101,7 +100,6 @@ export class Agent {
   start(): void {
     this.watch?.start();
     this.ticker.start();
-    if (this.heap !== undefined) this.quietLooks ??= collectWhenQuietEvery(this.heap, this.timers);
   }
 
   /** One full round now, whatever the watch saw: a capture (unless there is nothing for it), then one tick. */
@@ -112,7 +110,6 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    this.quietLooks?.stop();
     this.watch?.stop();
     this.settler.stop();
     await Promise.all([this.capture.stop(), this.ticker.stop()]);

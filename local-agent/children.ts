@@ -91,21 +91,18 @@ async function startKind(kind: ChildKind, config: ChildConfig, token: string): P
 
 async function startDb(config: ChildConfig): Promise<Started> {
   const { startLibsqlServer } = await import("./libsql-server/index.js");
-  const { collectWhenQuietEvery, processHeap } = await import("./collect.js");
+  const { processHeap } = await import("./collect.js");
   const server = await startLibsqlServer({
     databases: { app: config.site.db, state: dataFiles(config.site.data).state },
     defaultDatabase: "app",
     host: "127.0.0.1",
     port: config.dbPort,
     log: (line: string) => console.log(line),
+    // A catch-up's request bodies leave tens of MB of garbage that an idle server never collects (B7).
+    onQuiet: () => processHeap.collectAfterWork(),
   });
-  // A catch-up's request bodies leave tens of MB of garbage that an idle server never collects (B7).
-  const looks = collectWhenQuietEvery(processHeap);
   return {
     info: { port: server.port, urls: { app: server.url(), state: server.url("state") } },
-    close: () => {
-      looks.stop();
-      return server.close();
-    },
+    close: () => server.close(),
   };
 }

@@ -16,12 +16,8 @@
  */
 import { kbField, readStat } from "./procs.js";
 
-/**
- * How often the host looks at workerd (a read of two /proc files): a restart lands 5–10 s after a
- * burst, before the site settles into idling (it cost B7's idle window ~0.3 s of CPU when it
- * landed inside it, 15–30 s after the burst).
- */
-export const LOOK_MS = 5_000;
+/** How often the host looks at workerd (a read of two /proc files). */
+export const LOOK_MS = 15_000;
 /** Private memory past which an idle workerd is restarted (a fresh one holds ~40 MB)... */
 export const RECYCLE_ANON_MIB = 128;
 /** ...once it holds this much more than the least it held since it started. */

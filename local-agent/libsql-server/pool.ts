@@ -32,14 +32,17 @@ export class DatabasePool {
 
   readonly #walMaxBytes: number;
 
-  /** `walMaxBytes` replaces WAL_MAX_BYTES (tests). */
+  readonly #onQuiet: () => void;
+
+  /** `walMaxBytes` replaces WAL_MAX_BYTES (tests). `onQuiet` runs at each quiet moment, after the caches were handed back. */
   constructor(
     readonly name: string,
     readonly file: string,
-    opts: { walMaxBytes?: number } = {},
+    opts: { walMaxBytes?: number; onQuiet?: () => void } = {},
   ) {
     this.checkpointer = new Checkpointer(file, { walBytes: WAL_KEEP_BYTES });
     this.#walMaxBytes = opts.walMaxBytes ?? WAL_MAX_BYTES;
+    this.#onQuiet = opts.onQuiet ?? (() => undefined);
   }
 
   /**
@@ -124,6 +127,7 @@ export class DatabasePool {
           conn.close();
         }
       }
+      this.#onQuiet();
     }, QUIET_MS);
     this.#quiet.unref();
   }

@@ -31,6 +31,11 @@ export interface LibsqlServerOptions {
   /** Default 10 s; a stream idle longer is closed and its transaction rolled back. */
   streamIdleMs?: number;
   log?: (line: string) => void;
+  /**
+   * Runs when a database has had no stream for a moment (its connections' caches were just
+   * handed back): where the heap of a burst's request bodies can go back too (children.ts).
+   */
+  onQuiet?: () => void;
 }
 
 export interface LibsqlServer {
@@ -144,7 +149,7 @@ export async function startLibsqlServer(opts: LibsqlServerOptions): Promise<Libs
     for (const name of names) {
       const file = opts.databases[name];
       if (file === undefined || file === "" || file === ":memory:") throw new Error(`libsql server: database ${name} needs a file path`);
-      const pool = new DatabasePool(name, resolvePath(file));
+      const pool = new DatabasePool(name, resolvePath(file), opts.onQuiet ? { onQuiet: opts.onQuiet } : {});
       pools.set(name, pool);
       pool.checkpointer.onResult = failureReporter(name, log);
       await pool.init();

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { Agent, CAPTURE_PATH, CAPTURE_PENDING_PATH, SETTLE_PATH, TICK_PATH } from "../../local-agent/agent.js";
 import { backoffDelay } from "../../local-agent/backoff.js";
 import { Coalesced } from "../../local-agent/coalesce.js";
-import { collectWhenQuietEvery, heapKeeper, QUIET_LOOK_MS } from "../../local-agent/collect.js";
+import { heapKeeper } from "../../local-agent/collect.js";
 import { DbWatch } from "../../local-agent/db-watch.js";
 import { captureLocal } from "../../functions/db/engine.js";
 import { openDb, sqlDb } from "../support/libsql-db.js";
@@ -435,14 +435,13 @@ describe("tick hint", () => {
       },
       log: () => undefined,
       timers: t.timers,
-      heap: { collect, collectWhenQuiet },
+      heap: { collect, collectAfterWork: vi.fn(() => false), collectWhenQuiet },
     });
     agent.start();
     t.fireAll();
     await settle();
     expect(calls).toEqual([TICK_PATH]);
-    // The next tick, the settle call, the next look whether the agent has been quiet.
-    expect(t.pending().sort()).toEqual([10_000, 3000, QUIET_LOOK_MS].sort());
+    expect(t.pending().sort()).toEqual([10_000, 3000].sort());
     // A second tick's request replaces the first: still one settle call pending.
     await agent.ticker.tickOnce();
     expect(t.pending().filter((ms) => ms === 3000)).toHaveLength(1);
@@ -455,24 +454,10 @@ describe("tick hint", () => {
     await settle();
     expect(calls.filter((p) => p === SETTLE_PATH)).toHaveLength(2);
     expect(collect).toHaveBeenCalledTimes(1);
-    // Every look (one per round of timers here) checks whether the agent's own work left garbage.
-    expect(collectWhenQuiet).toHaveBeenCalledTimes(3);
+    // Every tick also looks whether the agent's own work left garbage.
+    expect(collectWhenQuiet).toHaveBeenCalledTimes(calls.filter((p) => p === TICK_PATH).length);
     await agent.stop();
     expect(t.pending(), "stop clears the timers").toEqual([]);
-  });
-});
-
-describe("collectWhenQuietEvery", () => {
-  it("looks every QUIET_LOOK_MS, whatever else the process does, until stopped", () => {
-    const t = manualTimers();
-    const collectWhenQuiet = vi.fn(() => false);
-    const looks = collectWhenQuietEvery({ collect: vi.fn(), collectWhenQuiet }, t.timers);
-    expect(t.pending()).toEqual([QUIET_LOOK_MS]);
-    for (let i = 0; i < 3; i++) t.fireAll();
-    expect(collectWhenQuiet).toHaveBeenCalledTimes(3);
-    expect(t.pending()).toEqual([QUIET_LOOK_MS]);
-    looks.stop();
-    expect(t.pending()).toEqual([]);
   });
 });
 
@@ -487,45 +472,39 @@ describe("heapKeeper", () => {
       p.cpu += 50;
       p.bytes = p.live;
     };
-    const heap = heapKeeper(clock, gc, LIMITS);
-    // A look after a long quiet spell: the work since the last collection is what decides.
-    const quietLook = (): boolean => {
-      p.at += 1e9;
-      return heap.collectWhenQuiet();
-    };
-    return { p, heap, clock, quietLook };
+    return { p, heap: heapKeeper(clock, gc, LIMITS), clock };
   }
 
   it("collects after a second of work at a quiet moment, and not again until the process worked another second", () => {
-    const { p, heap, quietLook } = fakeProcess();
+    const { p, heap } = fakeProcess();
     p.cpu = 999;
-    expect(quietLook()).toBe(false);
+    expect(heap.collectAfterWork()).toBe(false);
     p.cpu = 1_000;
-    expect(quietLook()).toBe(true);
+    expect(heap.collectAfterWork()).toBe(true);
     // The collection's own 50 ms are not work.
     p.cpu += 900;
-    expect(quietLook()).toBe(false);
+    expect(heap.collectAfterWork()).toBe(false);
     p.cpu += 100;
-    expect(quietLook()).toBe(true);
+    expect(heap.collectAfterWork()).toBe(true);
     heap.collect();
     expect(p.gcs).toBe(3);
     p.cpu += 999;
-    expect(quietLook(), "any collection starts the count again").toBe(false);
+    expect(heap.collectAfterWork(), "any collection starts the count again").toBe(false);
   });
 
   it("collects after growth that cost little CPU (blocks served from disk), measured from what the last collection left", () => {
-    const { p, heap, quietLook } = fakeProcess();
+    const { p, heap } = fakeProcess();
     p.bytes = 131;
-    expect(quietLook()).toBe(false);
+    expect(heap.collectAfterWork()).toBe(false);
     p.bytes = 132;
-    expect(quietLook()).toBe(true);
+    expect(heap.collectAfterWork()).toBe(true);
     expect(p.bytes).toBe(100);
     // Live data grew: the mark is what the collection left, so it is not collected again and again.
     p.live = 150;
     p.bytes = 160;
     heap.collect();
     p.bytes = 180;
-    expect(quietLook()).toBe(false);
+    expect(heap.collectAfterWork()).toBe(false);
     expect(p.gcs).toBe(2);
   });
 
@@ -550,34 +529,13 @@ describe("heapKeeper", () => {
     expect(p.gcs).toBe(1);
   });
 
-  it("collects once at the end of every burst, even one that worked less than the thresholds since the last collection", () => {
-    const { p, heap } = fakeProcess();
-    // A burst with a pause: the look in the pause collects, then the burst goes on a little.
-    p.cpu += 1_500;
-    p.at += 2_500;
-    expect(heap.collectWhenQuiet()).toBe(false);
-    p.at += 2_500;
-    expect(heap.collectWhenQuiet(), "the pause").toBe(true);
-    p.cpu += 300;
-    p.at += 2_500;
-    expect(heap.collectWhenQuiet()).toBe(false);
-    p.cpu += 10;
-    p.at += 2_500;
-    expect(heap.collectWhenQuiet(), "the tail's 300 ms are under the threshold, but the burst is over").toBe(true);
-    for (let i = 0; i < 5; i++) {
-      p.cpu += 10;
-      p.at += 2_500;
-      expect(heap.collectWhenQuiet()).toBe(false);
-    }
-    expect(p.gcs).toBe(2);
-  });
-
   it("does nothing where gc is not exposed", () => {
     const { p, clock } = fakeProcess();
     const heap = heapKeeper(clock, undefined, LIMITS);
     p.cpu = 5_000;
     p.bytes = 1e9;
     p.at = 100_000;
+    expect(heap.collectAfterWork()).toBe(false);
     expect(heap.collectWhenQuiet()).toBe(false);
     expect(() => heap.collect()).not.toThrow();
   });

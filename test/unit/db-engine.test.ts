@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { formatHlc, ZERO_HLC } from "../../functions/clock/hlc.js";
 import type { PageRequest } from "../../functions/db/changes.js";
 import { applyRemote, captureLocal, readChangePages, readChanges, readClock } from "../../functions/db/engine.js";
-import type { SqlDb, SqlExec } from "../../functions/db/port.js";
+import type { SqlDb, SqlExec, Stmt } from "../../functions/db/port.js";
 import { MAX_BATCH_BYTES } from "../../functions/wire/database.js";
 import { freshRowsSql } from "../../functions/sql/triggers.js";
 import { checkIntegrity, logicalDump, type LogicalDump } from "../support/logical-dump.js";
@@ -67,6 +67,12 @@ function parked(r: Replica): { tbl: string; gid: string; why: string }[] {
     gid: gid!,
     why: why!,
   }));
+}
+
+/** `sql` with every statement it runs written down into `seen`. */
+function recordingStatements(sql: SqlDb, seen: Stmt[]): SqlDb {
+  const wrap = (tx: SqlExec): SqlExec => ({ batch: (stmts) => (seen.push(...stmts), tx.batch(stmts)) });
+  return { write: (fn) => sql.write((tx) => fn(wrap(tx))), read: (fn) => sql.read((tx) => fn(wrap(tx))), snapshot: (stmts) => (seen.push(...stmts), sql.snapshot(stmts)) };
 }
 
 /** `sql` with each call it gets written down: the transactions an operation takes. */
@@ -561,11 +567,7 @@ describe("topology and delivery", () => {
 
   it("reading and applying a page finds version rows through an index, never by walking a table's rows", async () => {
     const [a, b] = replicas(2) as [Replica, Replica];
-    const seen: { sql: string; args: unknown[] }[] = [];
-    const recording = (db: SqlDb): SqlDb => {
-      const wrap = (tx: SqlExec): SqlExec => ({ batch: (stmts) => (seen.push(...stmts.map((s) => ({ sql: s.sql, args: s.args ?? [] }))), tx.batch(stmts)) });
-      return { write: (fn) => db.write((tx) => fn(wrap(tx))), read: (fn) => db.read((tx) => fn(wrap(tx))), snapshot: (stmts) => (seen.push(...stmts.map((s) => ({ sql: s.sql, args: s.args ?? [] }))), db.snapshot(stmts)) };
-    };
+    const seen: Stmt[] = [];
     for (const r of [a, b]) {
       run(r.db, "INSERT INTO matches (id, label) VALUES (1, 'Q1'), (2, 'Q2')");
       run(r.db, "INSERT INTO entries (id, match_id, team, score) VALUES (1, 1, '254', 10), (2, 2, '1678', 20)");
@@ -576,11 +578,11 @@ describe("topology and delivery", () => {
     run(a.db, "INSERT INTO entries (id, match_id, team, score) VALUES (3, 2, '971', 30)");
     run(a.db, "DELETE FROM matches WHERE id = 1");
     await captureLocal(a.sql, a.ctx);
-    const page = await readChanges(recording(a.sql), a.ctx, 0, 100);
-    await applyRemote(recording(b.sql), b.ctx, { from: a.site }, page.changes);
+    const page = await readChanges(recordingStatements(a.sql, seen), a.ctx, 0, 100);
+    await applyRemote(recordingStatements(b.sql, seen), b.ctx, { from: a.site }, page.changes);
     const plans = seen
       .filter((s) => /_scoutsync_rows\b/.test(s.sql) && /^\s*(SELECT|WITH)/i.test(s.sql))
-      .map((s) => ({ sql: s.sql, plan: (b.db.prepare(`EXPLAIN QUERY PLAN ${s.sql}`).all(...s.args) as { detail: string }[]).map((r) => r.detail) }));
+      .map((s) => ({ sql: s.sql, plan: (b.db.prepare(`EXPLAIN QUERY PLAN ${s.sql}`).all(...(s.args ?? [])) as { detail: string }[]).map((r) => r.detail) }));
     expect(plans.length).toBeGreaterThan(3);
     for (const { sql, plan } of plans) {
       const bad = plan.filter((d) => /^SCAN _scoutsync_rows\b/.test(d) || /_scoutsync_rows_lk \(tbl=\?\)$/.test(d));
@@ -977,13 +979,13 @@ describe("constraints never block the stream", () => {
     for (let i = 0; i < 5000; i++) insert.run(`S${i}`, `A robot ${i}`);
     a.db.exec("COMMIT");
     await net.capture(0);
-    const statements: string[] = [];
+    const statements: Stmt[] = [];
     const sql = b.sql;
-    b.sql = { ...sql, write: (fn) => sql.write((tx) => fn({ batch: (stmts) => (statements.push(...stmts.map((s) => s.sql)), tx.batch(stmts)) })) };
+    b.sql = recordingStatements(sql, statements);
     const result = await net.pullAll(0, 1, 10_000);
     b.sql = sql;
     expect(result.delivered).toBe(5000);
-    expect(statements.filter((s) => s.startsWith("SAVEPOINT scoutsync_chunk")), "chunks sent").toHaveLength(sent);
+    expect(statements.filter((s) => s.sql.startsWith("SAVEPOINT scoutsync_chunk")), "chunks sent").toHaveLength(sent);
     expect(parked(b).map((p) => p.why)).toEqual(taken.map(() => expect.stringMatching(/UNIQUE/i)));
     const names = new Map((rows(b.db, "SELECT serial, name FROM robots") as [string, string][]).map(([s, n]) => [s, n]));
     expect(names.size).toBe(5000);
@@ -1004,12 +1006,12 @@ describe("constraints never block the stream", () => {
     // Written again with the value it has: a newer stamp, the same value.
     run(a.db, "UPDATE robots SET name = 'two' WHERE id = 2");
     await net.capture(0);
-    const statements: string[] = [];
+    const statements: Stmt[] = [];
     const sql = b.sql;
-    b.sql = { ...sql, write: (fn) => sql.write((tx) => fn({ batch: (stmts) => (statements.push(...stmts.map((s) => s.sql)), tx.batch(stmts)) })) };
+    b.sql = recordingStatements(sql, statements);
     expect((await net.pullAll(0, 1)).delivered).toBe(2);
     b.sql = sql;
-    const updates = statements.filter((s) => /^(WITH .*\) )?UPDATE "robots"/.test(s));
+    const updates = statements.map((s) => s.sql).filter((sql) => /^(WITH .*\) )?UPDATE "robots"/.test(sql));
     expect(updates).toHaveLength(1);
     expect(updates[0]).toMatch(/SET "serial" = [^,]+ FROM|SET "serial" = \? WHERE/);
     expect(rows(b.db, "SELECT id, serial, name FROM robots ORDER BY id")).toEqual([[1n, "S1-new", "one"], [2n, "S2", "two"]]);

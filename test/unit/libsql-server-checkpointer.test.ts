@@ -148,7 +148,7 @@ describe("checkpointer", () => {
 });
 
 /** A pool serving a new file, and how to run SQL on its streams as the server does. */
-async function servedPool(opts: { walMaxBytes?: number } = {}) {
+async function servedPool(opts: { walMaxBytes?: number; onQuiet?: () => void } = {}) {
   const file = join(dir, `pool-${++n}.db`);
   const pool = new DatabasePool("app", file, opts);
   await pool.init();
@@ -232,6 +232,18 @@ describe("a WAL that a stream of writes never lets start over", () => {
     expect(pool.checkpointer.hasThread).toBe(false);
     write("INSERT INTO t VALUES (x'00')");
     expect(framesInWal(), "the WAL started over at the write after the cap").toBeLessThan(20);
+  });
+
+  it("tells its owner of each quiet moment, once the caches were handed back (where the db child collects its heap)", async () => {
+    let quiet = 0;
+    const { inStream } = await servedPool({ onQuiet: () => quiet++ });
+    inStream("CREATE TABLE t (x)", "INSERT INTO t VALUES (1)");
+    expect(quiet, "not while streams come and go").toBe(0);
+    await until(() => quiet === 1, "the quiet moment");
+    inStream("SELECT * FROM t");
+    await until(() => quiet === 2, "the next quiet moment");
+    await sleep(1_200);
+    expect(quiet, "one per quiet moment, none while nothing happens").toBe(2);
   });
 
   it("is left to grow under the cap: the thread or the quiet moment copies it", async () => {
