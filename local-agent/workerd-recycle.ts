@@ -11,8 +11,9 @@
  * already sits past the mark is not restarted again and again, and every burst that bloats it is
  * followed by a restart (a fixed gap of ten minutes between restarts left the second of two
  * bursts' memory in place, B7 after B8). The least of the site's first workerd is not taken: its
- * first look may come in the middle of an initial sync. A request caught by the restart fails like a network blip: the agent and the peers
- * retry it (every delivery is idempotent), and what the worker keeps in memory is only ever a cache.
+ * first look may come in the middle of an initial sync. A request caught by the restart fails
+ * like a network blip: the agent and the peers retry it (every delivery is idempotent), and what
+ * the worker keeps in memory is only ever a cache.
  */
 import { kbField, readStat } from "./procs.js";
 
