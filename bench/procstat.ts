@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { kbField, readStat } from "../local-agent/procs.js";
+import { cpuTicks, kbField, readStat } from "../local-agent/procs.js";
 
 let clockTicks: number | null = null;
 
@@ -21,11 +21,6 @@ export function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** utime + stime in ticks, or null when the process is gone. */
-export function cpuTicks(pid: number): number | null {
-  const stat = readStat(pid);
-  return stat === null ? null : Number(stat.fields[11]) + Number(stat.fields[12]);
-}
 
 export const rssKiB = (pid: number) => kbField(`/proc/${pid}/status`, "VmRSS");
 export const pssKiB = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, "Pss");

@@ -47,6 +47,12 @@ export function readStat(pid: number | string): { command: string; fields: strin
   }
 }
 
+/** CPU a process used so far (utime + stime, in clock ticks: USER_HZ, 100 a second on Linux); null when it is gone. */
+export function cpuTicks(pid: number): number | null {
+  const stat = readStat(pid);
+  return stat === null ? null : Number(stat.fields[11]) + Number(stat.fields[12]);
+}
+
 /** A "Name:   123 kB" line of a /proc file (status, smaps_rollup), in KiB; null when absent or gone. */
 export function kbField(file: string, name: string): number | null {
   try {

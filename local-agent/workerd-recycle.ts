@@ -15,7 +15,7 @@
  * like a network blip: the agent and the peers retry it (every delivery is idempotent), and what
  * the worker keeps in memory is only ever a cache.
  */
-import { kbField, readStat } from "./procs.js";
+import { cpuTicks, kbField } from "./procs.js";
 
 /** How often the host looks at workerd (a read of two /proc files). */
 export const LOOK_MS = 15_000;
@@ -45,11 +45,10 @@ export function recycleDue(prev: WorkerdLook, now: WorkerdLook, leastMiB: number
 
 /** A look at `pid` from /proc (Linux), or null when it is gone or /proc is not there. */
 export function lookAt(pid: number): WorkerdLook | null {
-  const stat = readStat(pid);
+  const ticks = cpuTicks(pid);
   const anonKiB = kbField(`/proc/${pid}/status`, "RssAnon");
-  if (stat === null || anonKiB === null) return null;
-  // utime and stime count USER_HZ ticks: 100 a second on Linux.
-  return { at: performance.now(), cpuMs: (Number(stat.fields[11]) + Number(stat.fields[12])) * 10, anonMiB: anonKiB / 1024 };
+  if (ticks === null || anonKiB === null) return null;
+  return { at: performance.now(), cpuMs: ticks * 10, anonMiB: anonKiB / 1024 };
 }
 
 export interface RecyclerOptions {

@@ -87,12 +87,12 @@ export function splitRows(rows: readonly (readonly Arg[])[], intNumbers = false)
  */
 export function insertRowsStmts(insert: string, width: number, rows: readonly (readonly Arg[])[], intNumbers = false, onConflict = ""): { sql: string; args: Arg[] }[] {
   const { json, bound, reals } = splitRows(rows, intNumbers);
+  const clause = onConflict === "" ? "" : ` ${onConflict}`;
   // `WHERE true`: without it SQLite would read ON CONFLICT as part of the SELECT's join.
-  const tail = onConflict === "" ? "" : ` WHERE true ${onConflict}`;
-  const out: { sql: string; args: Arg[] }[] = json === null ? [] : [{ sql: `${insert} ${jsonRowsSelect(width, reals)}${tail}`, args: [json] }];
+  const out: { sql: string; args: Arg[] }[] = json === null ? [] : [{ sql: `${insert} ${jsonRowsSelect(width, reals)}${clause && ` WHERE true${clause}`}`, args: [json] }];
   const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`;
   for (const part of chunks(bound, Math.max(1, Math.min(500, Math.floor(30_000 / Math.max(1, width)))))) {
-    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}${onConflict === "" ? "" : ` ${onConflict}`}`, args: part.flat() });
+    out.push({ sql: `${insert} VALUES ${part.map(() => tuple).join(", ")}${clause}`, args: part.flat() });
   }
   return out;
 }

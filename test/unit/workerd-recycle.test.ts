@@ -28,62 +28,53 @@ describe("when an idle workerd is restarted to give its memory back", () => {
 describe("the recycler loop", () => {
   afterEach(() => vi.useRealTimers());
 
+  /** A quiet workerd whose private memory the test sets; a restart brings the next pid, holding `fresh` MiB when given. */
+  function fakeWorkerd(anonMiB: number, fresh?: number) {
+    const w = { pid: 10, anon: anonMiB, restarts: [] as number[], lines: [] as string[] };
+    const recycler = startRecycler({
+      pid: () => w.pid,
+      look: (p) => (p === w.pid ? { at: performance.now(), cpuMs: 0, anonMiB: w.anon } : null),
+      restart: async () => {
+        w.restarts.push(w.pid);
+        w.pid++;
+        if (fresh !== undefined) w.anon = fresh;
+        return w.pid;
+      },
+      log: (l) => w.lines.push(l),
+    });
+    return { w, recycler };
+  }
+
   it("restarts a quiet, bloated workerd, logs it, follows the new pid, restarts it again after the next burst, and waits for a restart under way on stop", async () => {
     vi.useFakeTimers();
-    let pid = 10;
-    let anon = 45;
-    const restarts: number[] = [];
-    const lines: string[] = [];
-    const r = startRecycler({
-      pid: () => pid,
-      look: (p) => (p === pid ? { at: performance.now(), cpuMs: 500, anonMiB: anon } : null),
-      restart: async () => {
-        restarts.push(pid);
-        pid++;
-        anon = 37;
-        return pid;
-      },
-      log: (l) => lines.push(l),
-    });
+    const { w, recycler } = fakeWorkerd(45, 37);
     await vi.advanceTimersByTimeAsync(LOOK_MS);
-    anon = RECYCLE_ANON_MIB + 50;
+    w.anon = RECYCLE_ANON_MIB + 50;
     await vi.advanceTimersByTimeAsync(LOOK_MS);
-    expect(restarts).toEqual([10]);
-    expect(lines).toEqual([`restarted idle workerd (pid 10 → 11) to give back the ${RECYCLE_ANON_MIB + 50} MB its allocator kept after the last burst`]);
+    expect(w.restarts).toEqual([10]);
+    expect(w.lines).toEqual([`restarted idle workerd (pid 10 → 11) to give back the ${RECYCLE_ANON_MIB + 50} MB its allocator kept after the last burst`]);
     await vi.advanceTimersByTimeAsync(5 * LOOK_MS);
-    expect(restarts, "the fresh one is small").toEqual([10]);
+    expect(w.restarts, "the fresh one is small").toEqual([10]);
     // The next burst, a minute later: no waiting for a gap since the last restart.
-    anon = RECYCLE_ANON_MIB + 10;
+    w.anon = RECYCLE_ANON_MIB + 10;
     await vi.advanceTimersByTimeAsync(2 * LOOK_MS);
-    expect(restarts).toEqual([10, 11]);
-    await r.stop();
+    expect(w.restarts).toEqual([10, 11]);
+    await recycler.stop();
   });
 
   it("restarts the site's first workerd whatever it held at its first look, and leaves alone a restarted one that is fresh past the mark until it grows", async () => {
     vi.useFakeTimers();
-    let pid = 10;
     // Its first look falls in the middle of an initial sync.
-    let anon = RECYCLE_ANON_MIB + 30;
-    const restarts: number[] = [];
-    const r = startRecycler({
-      pid: () => pid,
-      look: (p) => (p === pid ? { at: performance.now(), cpuMs: 0, anonMiB: anon } : null),
-      restart: async () => {
-        restarts.push(pid);
-        pid++;
-        return pid;
-      },
-      log: () => undefined,
-    });
+    const { w, recycler } = fakeWorkerd(RECYCLE_ANON_MIB + 30);
     await vi.advanceTimersByTimeAsync(2 * LOOK_MS);
-    expect(restarts).toEqual([10]);
+    expect(w.restarts).toEqual([10]);
     // The fresh one sits past the mark: no restart after restart.
     await vi.advanceTimersByTimeAsync(10 * LOOK_MS);
-    expect(restarts).toEqual([10]);
-    anon += RECYCLE_GROWTH_MIB;
+    expect(w.restarts).toEqual([10]);
+    w.anon += RECYCLE_GROWTH_MIB;
     await vi.advanceTimersByTimeAsync(LOOK_MS);
-    expect(restarts).toEqual([10, 11]);
-    await r.stop();
+    expect(w.restarts).toEqual([10, 11]);
+    await recycler.stop();
   });
 
   it("says so when a restart fails, and keeps looking", async () => {
