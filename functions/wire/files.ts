@@ -132,6 +132,8 @@ export const FileChangesPageSchema = z.object({
   head: z.number().int().nonnegative(),
   more: z.boolean(),
   files: z.array(FileEntrySchema),
+  /** Small files' bytes, as a push carries them: a page pulled instead of pushed costs no downloads. */
+  blobs: BlobsSchema.optional(),
 });
 export type FileChangesPage = z.infer<typeof FileChangesPageSchema>;
 

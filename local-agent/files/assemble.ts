@@ -5,7 +5,7 @@
  * by an interrupted transfer is reused: blocks already in it are re-verified and kept.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, fsync, ftruncateSync, openSync, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, fsync, ftruncateSync, open, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
 import { blockRange, EMPTY_SHA256 } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
@@ -33,6 +33,7 @@ export interface AssembleSources {
 const BLOCKS_AT_ONCE = 8;
 /** Writes up to this size go straight into the page cache synchronously. */
 const SYNC_WRITE_MAX = 64 * 1024;
+const openAt = promisify(open);
 const readAt = promisify(read);
 const writevAt = promisify(writev);
 const fsyncAt = promisify(fsync);
@@ -45,10 +46,12 @@ export function tempToken(syncPath: string, hash: string): string {
 /** Fills `temp` with every block of `f`, verified; returns its final stat. Throws NotYet while blocks are missing. */
 export async function assembleFile(temp: string, f: PendingFile & { hash: string }, src: AssembleSources): Promise<Stats> {
   const { stats } = src;
-  // A plain descriptor, and synchronous open/stat/close and small writes: microseconds on a local
+  // A plain descriptor, and synchronous stat/close and small writes: microseconds on a local
   // disk, where the promise API's per-call overhead was most of the cost of a burst of small
-  // files. fsync, reads and large writes stay asynchronous (they can take milliseconds).
-  const fd = openSync(temp, constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0), 0o644);
+  // files. The open creates a file, which can take the kernel 0.3–0.5 ms of its own CPU (ext4
+  // passes over inodes freed in the last seconds while it looks for a free one, and a burst
+  // frees many): it runs off the event loop, like fsync, reads and large writes.
+  const fd = await openAt(temp, constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0), 0o644);
   let closed = false;
   const close = (): void => {
     if (!closed) closeSync(fd);

@@ -10,6 +10,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { FSWatcher } from "chokidar";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
 import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.js";
@@ -25,7 +26,7 @@ import { OnChangeHook } from "../../local-agent/files/on-change.js";
 import { InstanceRoot, PathRefused } from "../../local-agent/files/safe-fs.js";
 import { Trash } from "../../local-agent/files/trash.js";
 import { Uploader } from "../../local-agent/files/uploader.js";
-import { FolderWatch } from "../../local-agent/files/watcher.js";
+import { FolderWatch, listFoldersOnly } from "../../local-agent/files/watcher.js";
 import type { FilesApi } from "../../local-agent/files/worker-api.js";
 
 const top = mkdtempSync(path.join(tmpdir(), "scoutsync-files-agent-"));
@@ -679,8 +680,46 @@ describe("FolderWatch", () => {
       renameSync(path.join(outside, "burst"), path.join(dir, "burst"));
       for (let i = 0; i < 300 && !seen.has("burst/a.json"); i++) await new Promise((r) => setTimeout(r, 10));
       expect(seen, "named by the late listing").toContain("burst/a.json");
+      // chokidar found the new folder in a listing of folders only, and watches it.
+      writeFileSync(path.join(dir, "burst", "b.json"), "{}");
+      for (let i = 0; i < 300 && !seen.has("burst/b.json"); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(seen, "heard through the new folder's watch").toContain("burst/b.json");
     } finally {
       w.close();
+    }
+  });
+});
+
+describe("chokidar's folder listings", () => {
+  it("hold folders only, each with its directory entry for stats, and never look at a file", async () => {
+    const dir = folder();
+    for (const sub of ["a", "b"]) mkdirSync(path.join(dir, sub));
+    for (let i = 0; i < 50; i++) writeFileSync(path.join(dir, `f${i}.json`), "{}");
+    symlinkSync(path.join(dir, "f0.json"), path.join(dir, "link.json"));
+    // The hook this relies on: a chokidar that lists some other way must fail here, not go slow.
+    expect(typeof FSWatcher.prototype._readdirp).toBe("function");
+    const w = new FSWatcher({});
+    try {
+      listFoldersOnly(w);
+      const filtered: string[] = [];
+      const fileFilter = vi.fn(() => true);
+      const stream = w._readdirp(dir, {
+        fileFilter,
+        directoryFilter: (entry) => {
+          filtered.push(`${entry.basename}:${entry.stats?.isDirectory()}`);
+          return true;
+        },
+      });
+      const listed: string[] = [];
+      for await (const entry of stream ?? []) {
+        const e = entry as { basename: string; stats?: { isDirectory(): boolean; isSymbolicLink(): boolean } };
+        listed.push(`${e.basename}:${e.stats?.isDirectory()}:${e.stats?.isSymbolicLink()}`);
+      }
+      expect(listed.sort()).toEqual(["a:true:false", "b:true:false"]);
+      expect(filtered.sort()).toEqual(["a:true", "b:true"]);
+      expect(fileFilter).not.toHaveBeenCalled();
+    } finally {
+      await w.close();
     }
   });
 });

@@ -8,11 +8,15 @@ import { drizzle } from "drizzle-orm/libsql";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import type { Services } from "../../worker/services.js";
 import { migrate } from "../../worker/state/migrate.js";
 import * as schema from "../../worker/state/schema.js";
 import { noteServed, pullFeed, pageLimit, pullTakesOver, pushFeed, type Feed, type FeedPage } from "../../worker/sync/feed.js";
 import { notePulled, rowsReached, roundDueInMs, tickPeer } from "../../worker/sync/peers.js";
+// After the sync modules: the file feed and they import each other.
+import { cachedBlob, dropBlobs } from "../../worker/files/blob-cache.js";
+import { fileFeed } from "../../worker/files/feed.js";
 import { BUSY_TICK_MS, idleTickMs, inStep, nextTickMs, onlineWindowMs, recentlySeen, retryAfterMs, syncedJustNow } from "../../worker/sync/cadence.js";
 
 const PEER_SITE = "b".repeat(16);
@@ -191,6 +195,31 @@ describe("replication loop", () => {
     expect((await checkpoints(s, "p4")).pulled).toBe(4);
     const now = (await s.db.select().from(schema.peers).get())!;
     expect(await pullFeed(s, now, feed), "and the silent flight no longer blocks anyone").toBe(0);
+  });
+});
+
+describe("the file feed", () => {
+  it("a pulled page carries small files' bytes like a push: kept when they match their hash, so the wake after the apply hands them on", async () => {
+    const sha = (t: string) => createHash("sha256").update(t).digest("hex");
+    const good = sha("small file");
+    const forged = sha("what the hash says");
+    const b64 = (t: string) => Buffer.from(t).toString("base64");
+    const server: Server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ site: PEER_SITE, last: 0, head: 0, more: false, files: [], blobs: { [good]: b64("small file"), [forged]: b64("something else") } }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      dropBlobs();
+      const s = await servicesWithPeer("p5");
+      const peer = { ...(await s.db.select().from(schema.peers).get())!, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+      await fileFeed.fetch(s, peer, 0, 10, 0);
+      expect(Buffer.from(cachedBlob(good) ?? []).toString()).toBe("small file");
+      expect(cachedBlob(forged), "bytes that are not what their hash says are dropped").toBeUndefined();
+    } finally {
+      dropBlobs();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 

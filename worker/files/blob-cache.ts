@@ -46,6 +46,11 @@ export async function acceptBlob(hash: string, base64: string): Promise<boolean>
   return true;
 }
 
+/** Adds a message's blobs; those that do not match their hash are dropped (the agent downloads those files). */
+export async function acceptBlobs(blobs: Blobs | undefined): Promise<void> {
+  for (const [hash, data] of Object.entries(blobs ?? {})) await acceptBlob(hash, data);
+}
+
 /** Forgets every block: a busy spell is over (worker/memory.ts). */
 export function dropBlobs(): void {
   entries.clear();

@@ -6,7 +6,7 @@ import { call, postJson, type Feed } from "../sync/feed.js";
 import { knownPeers } from "../sync/known-peers.js";
 import { wakeAgent } from "./agent-link.js";
 import { applyFiles } from "./apply.js";
-import { blobsFor, inlineHashes } from "./blob-cache.js";
+import { acceptBlobs, blobsFor, inlineHashes } from "./blob-cache.js";
 import { versionsSince } from "./store.js";
 
 export const FILE_PAGE = 500;
@@ -48,6 +48,8 @@ export const fileFeed: Feed<FeedEntry> = {
   },
   async fetch(s, peer, since, limit, applied) {
     const body = FileChangesPageSchema.parse(await call(`${peer.url}/api/sync/files/changes?since=${since}&limit=${limit}&for=${s.siteId}&applied=${applied}`));
+    // Kept like a push's (checked against their hashes), so the wake after the apply hands them on.
+    await acceptBlobs(body.blobs);
     return { site: body.site, items: body.files, last: body.last, head: body.head, more: body.more };
   },
   async apply(s, from, items) {

@@ -27,7 +27,7 @@ import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { agentBlobSource, agentPort, served, setAgentPort, wakeAgent } from "../files/agent-link.js";
 import { applyFiles, pendingFileOf } from "../files/apply.js";
-import { acceptBlob, blobsFor, cachedBlob, inlineHashes } from "../files/blob-cache.js";
+import { acceptBlob, acceptBlobs, blobsFor, cachedBlob, inlineHashes } from "../files/blob-cache.js";
 import { readFileChanges } from "../files/feed.js";
 import { recordMaterialized, recordUploads } from "../files/record.js";
 import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
@@ -114,7 +114,8 @@ export function fileRoutes(): Hono<AppEnv> {
       if (q.for !== undefined) servedPage(q.for, "files", page.more);
       // Only what the caller sent us itself is left out; what others merely pushed its way may not have arrived.
       const files = page.files.filter((f) => q.for === undefined || f.heldBy?.[0] !== q.for).map(({ heldBy: _held, ...wire }) => wire);
-      const body: FileChangesPage = { ...page, site: s.siteId, files };
+      const blobs = blobsFor(inlineHashes(files));
+      const body: FileChangesPage = { ...page, site: s.siteId, files, ...(blobs === undefined ? {} : { blobs }) };
       return c.json(body);
     })
     .post("/apply", requirePeer(), async (c) => {
@@ -123,7 +124,7 @@ export function fileRoutes(): Hono<AppEnv> {
       if (batch.from === s.siteId) fail(400, "self", "this batch comes from this very site", "a peer URL points back at this site; remove it");
       if (leaveToPull(batch.from, "files")) return c.json({ applied: 0, unchanged: 0, conflicts: 0, refused: 0, deferred: true } satisfies FileApplyResult);
       // Bytes that do not match their hash are dropped here; the agent then downloads the file.
-      for (const [hash, data] of Object.entries(batch.blobs ?? {})) await acceptBlob(hash, data);
+      await acceptBlobs(batch.blobs);
       const out = await applyFiles(s, batch.from, batch.files, batch.also);
       if (out.pending.length > 0) background(c, wakeAgent(s, out.pending));
       // Forward what changed here to our other peers.
