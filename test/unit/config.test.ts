@@ -124,14 +124,14 @@ describe("childEnv", () => {
 
   it("hands the children our environment and their config, with two malloc arenas by default", () => {
     const env = childEnv({ PATH: "/usr/bin", LANG: "C" }, config);
-    expect(env).toMatchObject({ PATH: "/usr/bin", LANG: "C", MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" });
+    expect(env).toMatchObject({ PATH: "/usr/bin", LANG: "C", MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536" });
     expect(ChildConfigSchema.parse(JSON.parse(env[CHILD_CONFIG_ENV]!))).toEqual(config);
   });
 
   it("leaves malloc alone when the user tuned it", () => {
     expect(childEnv({ MALLOC_ARENA_MAX: "8" }, config)).toMatchObject({ MALLOC_ARENA_MAX: "8" });
     expect(childEnv({ MALLOC_ARENA_MAX: "8" }, config).MALLOC_MMAP_THRESHOLD_).toBeUndefined();
-    expect(childEnv({ MALLOC_MMAP_THRESHOLD_: "65536" }, config)).toMatchObject({ MALLOC_MMAP_THRESHOLD_: "65536" });
-    expect(childEnv({ MALLOC_MMAP_THRESHOLD_: "65536" }, config).MALLOC_ARENA_MAX).toBeUndefined();
+    expect(childEnv({ MALLOC_MMAP_THRESHOLD_: "262144" }, config)).toMatchObject({ MALLOC_MMAP_THRESHOLD_: "262144" });
+    expect(childEnv({ MALLOC_MMAP_THRESHOLD_: "262144" }, config).MALLOC_ARENA_MAX).toBeUndefined();
   });
 });
