@@ -93,6 +93,7 @@ export class FileSync {
       settleMs: opts.settleMs,
       onFolder: (p) => void self?.watch?.addTree(p),
       onVanished: (p) => self?.folderGone(p),
+      onConflicts: (paths) => self?.materializer.retryNow(paths),
     });
     const materializer = new Materializer({
       root,

@@ -35,6 +35,11 @@ export interface UploaderOptions {
   onFolder?(path: string): void;
   /** A path vanished that was no known file: it may have been a folder with known files in it. */
   onVanished?(path: string): void;
+  /**
+   * The worker found these reports concurrent with versions it had received: it kept one version
+   * at each path and the other as a conflict copy, both of which may now need writing here.
+   */
+  onConflicts?(paths: readonly string[]): void;
 }
 
 const BATCH = 500;
@@ -152,7 +157,8 @@ export class Uploader {
       }
       for (const part of splitBySize(reports)) {
         try {
-          await this.opts.api.upload(part);
+          const recorded = await this.opts.api.upload(part);
+          if (recorded.conflicts > 0) this.opts.onConflicts?.(part.map((r) => r.path));
           this.failures = 0;
           this.failLog.success();
         } catch (err) {

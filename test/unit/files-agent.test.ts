@@ -532,6 +532,37 @@ describe("Materializer", () => {
   });
 });
 
+describe("after a conflict", () => {
+  it("the upload that met received versions says so, and the version put off by that local edit is written at once, not after its backoff", async () => {
+    const dir = folder();
+    writeFileSync(path.join(dir, "scores.json"), "ours");
+    const theirs = Buffer.from("theirs");
+    // Received while our edit was on its way: put off (the edit wins over a version it never saw).
+    const pending = [pendingFor("scores.json", theirs, { disk: { hash: "a".repeat(64), size: 3, mtimeMs: 1 } })];
+    const { m, root, mirror, api } = await materializer(dir, pending, fakePeer(new Map([[sha(theirs), theirs]])).download);
+    m.wake();
+    await m.idle();
+    expect(readFileSync(path.join(dir, "scores.json"), "utf8")).toBe("ours");
+
+    // Our upload meets it: the worker keeps "theirs" at the path (and ours as a conflict copy) and answers so.
+    const conflicted: string[] = [];
+    const upload = api.upload;
+    api.upload = async (files) => ({ ...(await upload(files)), conflicts: files.length });
+    const up = new Uploader({ root, mirror, api, matcher: () => createIgnoreMatcher(null), log: () => undefined, settleMs: 1, onConflicts: (paths) => {
+      conflicted.push(...paths);
+      const ours = statSync(path.join(dir, "scores.json"));
+      pending[0] = { ...pending[0]!, disk: { hash: sha(Buffer.from("ours")), size: ours.size, mtimeMs: ours.mtimeMs } };
+      m.retryNow(paths);
+    } });
+    up.notice("scores.json");
+    await up.idle();
+    await m.idle();
+    expect(conflicted).toEqual(["scores.json"]);
+    expect(readFileSync(path.join(dir, "scores.json"), "utf8"), "written by the retry, with no poll running").toBe("theirs");
+    await up.stop();
+  });
+});
+
 describe("Uploader", () => {
   it("reports new, changed and deleted files once, and not what it already knows", async () => {
     const dir = folder();
