@@ -42,7 +42,7 @@ const NODE_FLAGS: Record<ChildKind, string[]> = {
  * two arenas (B7: 661/568 → 556/527 MB per site) and 10–45 MB less each with the fixed threshold
  * (530/553 → 431/495), and B5 moved no slower. The threshold is 64 KiB, the size of each socket
  * read: at 128 KiB those came from the heap, and the receiving agent of B7 held 156 MB for a
- * minute after its burst instead of 67 MB within ten seconds (B5 no slower: 104–108 against
+ * minute after its burst, against 105 → 67 MB within twenty seconds (B5 no slower: 104–108 against
  * 89–90 MB/s for 1 MiB files, 679–762 against 587–642 small files/s, alternating runs).
  */
 export function childEnv(base: NodeJS.ProcessEnv, config: ChildConfig): NodeJS.ProcessEnv {

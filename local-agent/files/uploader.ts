@@ -36,8 +36,8 @@ export interface UploaderOptions {
   /** A path vanished that was no known file: it may have been a folder with known files in it. */
   onVanished?(path: string): void;
   /**
-   * The worker found these reports concurrent with versions it had received: it kept one version
-   * at each path and the other as a conflict copy, both of which may now need writing here.
+   * The worker found one or more of these reports concurrent with a version it had received: it
+   * kept one version at the path and the other as a conflict copy, which may now need writing here.
    */
   onConflicts?(paths: readonly string[]): void;
 }
