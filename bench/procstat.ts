@@ -21,7 +21,6 @@ export function ticksPerSecond(): number {
   return clockTicks;
 }
 
-
 export const rssKiB = (pid: number) => kbField(`/proc/${pid}/status`, "VmRSS");
 export const pssKiB = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, "Pss");
 

@@ -168,8 +168,7 @@ export function sameState(a: RowState, b: RowState): boolean {
   return true;
 }
 
-/** Equal values: the same primitive, or objects with the same encoding. */
-/** Whether two values are the same value (a blob, a big integer or a reference compared by content). */
+/** Equal values: the same primitive, or objects (a blob, a big integer, a reference) with the same encoding. */
 export function sameVal(a: Val, b: Val): boolean {
   return a === b || (a !== null && b !== null && typeof a === "object" && typeof b === "object" && valKey(a) === valKey(b));
 }

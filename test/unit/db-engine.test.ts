@@ -75,6 +75,18 @@ function recordingStatements(sql: SqlDb, seen: Stmt[]): SqlDb {
   return { write: (fn) => sql.write((tx) => fn(wrap(tx))), read: (fn) => sql.read((tx) => fn(wrap(tx))), snapshot: (stmts) => (seen.push(...stmts), sql.snapshot(stmts)) };
 }
 
+/** The statements replica `r` runs during `fn`, and what `fn` returned. */
+async function statementsDuring<T>(r: Replica, fn: () => Promise<T>): Promise<{ statements: Stmt[]; result: T }> {
+  const statements: Stmt[] = [];
+  const sql = r.sql;
+  r.sql = recordingStatements(sql, statements);
+  try {
+    return { statements, result: await fn() };
+  } finally {
+    r.sql = sql;
+  }
+}
+
 /** `sql` with each call it gets written down: the transactions an operation takes. */
 function countingCalls(sql: SqlDb): { counted: SqlDb; calls: string[] } {
   const calls: string[] = [];
@@ -979,11 +991,7 @@ describe("constraints never block the stream", () => {
     for (let i = 0; i < 5000; i++) insert.run(`S${i}`, `A robot ${i}`);
     a.db.exec("COMMIT");
     await net.capture(0);
-    const statements: Stmt[] = [];
-    const sql = b.sql;
-    b.sql = recordingStatements(sql, statements);
-    const result = await net.pullAll(0, 1, 10_000);
-    b.sql = sql;
+    const { statements, result } = await statementsDuring(b, () => net.pullAll(0, 1, 10_000));
     expect(result.delivered).toBe(5000);
     expect(statements.filter((s) => s.sql.startsWith("SAVEPOINT scoutsync_chunk")), "chunks sent").toHaveLength(sent);
     expect(parked(b).map((p) => p.why)).toEqual(taken.map(() => expect.stringMatching(/UNIQUE/i)));
@@ -1006,11 +1014,8 @@ describe("constraints never block the stream", () => {
     // Written again with the value it has: a newer stamp, the same value.
     run(a.db, "UPDATE robots SET name = 'two' WHERE id = 2");
     await net.capture(0);
-    const statements: Stmt[] = [];
-    const sql = b.sql;
-    b.sql = recordingStatements(sql, statements);
-    expect((await net.pullAll(0, 1)).delivered).toBe(2);
-    b.sql = sql;
+    const { statements, result } = await statementsDuring(b, () => net.pullAll(0, 1));
+    expect(result.delivered).toBe(2);
     const updates = statements.map((s) => s.sql).filter((sql) => /^(WITH .*\) )?UPDATE "robots"/.test(sql));
     expect(updates).toHaveLength(1);
     expect(updates[0]).toMatch(/SET "serial" = [^,]+ FROM|SET "serial" = \? WHERE/);
