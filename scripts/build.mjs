@@ -32,7 +32,7 @@ const nodeBundle = (entryPoints, banner) =>
     format: "esm",
     platform: "node",
     target: "node20",
-    external: ["libsql", "miniflare", "esbuild", "playwright-core", "fsevents"],
+    external: ["libsql", "koffi", "miniflare", "esbuild", "playwright-core", "fsevents"],
     banner: { js: banner },
   });
 

@@ -464,7 +464,7 @@ describe("tick hint", () => {
 describe("heapKeeper", () => {
   const LIMITS = { workMs: 1_000, grownBytes: 32 };
   function fakeProcess() {
-    const p = { cpu: 0, at: 0, gcs: 0, bytes: 100, live: 100 };
+    const p = { cpu: 0, at: 0, gcs: 0, trims: 0, bytes: 100, live: 100 };
     const clock = { cpuMs: () => p.cpu, nowMs: () => p.at, footprint: () => p.bytes };
     // A collection costs CPU too, and leaves what is live.
     const gc = () => {
@@ -472,7 +472,8 @@ describe("heapKeeper", () => {
       p.cpu += 50;
       p.bytes = p.live;
     };
-    return { p, heap: heapKeeper(clock, gc, LIMITS), clock };
+    const trim = () => void p.trims++;
+    return { p, heap: heapKeeper(clock, { gc, trim }, LIMITS), clock, trim };
   }
 
   it("collects after a second of work at a quiet moment, and not again until the process worked another second", () => {
@@ -508,6 +509,27 @@ describe("heapKeeper", () => {
     expect(p.gcs).toBe(2);
   });
 
+  it("trims malloc's arenas after every collection and at every quiet moment that does not collect, never at a busy tick", () => {
+    const { p, heap } = fakeProcess();
+    heap.collect();
+    expect([p.gcs, p.trims]).toEqual([1, 1]);
+    // Native memory freed after the collection goes back at the next quiet moment, with no collection.
+    expect(heap.collectAfterWork()).toBe(false);
+    expect([p.gcs, p.trims]).toEqual([1, 2]);
+    p.cpu += 1_000;
+    expect(heap.collectAfterWork()).toBe(true);
+    expect([p.gcs, p.trims]).toEqual([2, 3]);
+    // A tick in the middle of work does neither.
+    p.cpu += 500;
+    p.at += 2_000;
+    expect(heap.collectWhenQuiet()).toBe(false);
+    expect([p.gcs, p.trims]).toEqual([2, 3]);
+    // A quiet tick with little work since the last collection only trims.
+    p.at += 10_000;
+    expect(heap.collectWhenQuiet()).toBe(false);
+    expect([p.gcs, p.trims]).toEqual([2, 4]);
+  });
+
   it("at ticks, waits for a tick that finds the process quiet since the previous one", () => {
     const { p, heap } = fakeProcess();
     // A burst: 3 s of CPU in 4 s, ticks every 2 s.
@@ -529,14 +551,15 @@ describe("heapKeeper", () => {
     expect(p.gcs).toBe(1);
   });
 
-  it("does nothing where gc is not exposed", () => {
-    const { p, clock } = fakeProcess();
-    const heap = heapKeeper(clock, undefined, LIMITS);
+  it("only trims where gc is not exposed", () => {
+    const { p, clock, trim } = fakeProcess();
+    const heap = heapKeeper(clock, { gc: undefined, trim }, LIMITS);
     p.cpu = 5_000;
     p.bytes = 1e9;
     p.at = 100_000;
     expect(heap.collectAfterWork()).toBe(false);
     expect(heap.collectWhenQuiet()).toBe(false);
-    expect(() => heap.collect()).not.toThrow();
+    heap.collect();
+    expect([p.gcs, p.trims]).toEqual([0, 3]);
   });
 });
