@@ -753,6 +753,30 @@ describe("chokidar's folder listings", () => {
       await w.close();
     }
   });
+
+  it("give chokidar each folder's name and full path, leave out what the filter refuses, and list a folder that is gone as empty", async () => {
+    const dir = folder();
+    for (const sub of ["keep", "skip"]) mkdirSync(path.join(dir, sub));
+    const w = new FSWatcher({});
+    try {
+      listFoldersOnly(w);
+      const list = async (root: string) => {
+        const out: string[] = [];
+        for await (const entry of w._readdirp(root, { directoryFilter: (e) => e.basename !== "skip" }) ?? []) {
+          const e = entry as { path: string; fullPath: string };
+          out.push(`${e.path} ${e.fullPath}`);
+        }
+        return out;
+      };
+      expect(await list(dir)).toEqual([`keep ${path.join(dir, "keep")}`]);
+      expect(await list(path.join(dir, "gone"))).toEqual([]);
+      writeFileSync(path.join(dir, "file"), "");
+      expect(await list(path.join(dir, "file")), "a folder that became a file").toEqual([]);
+    } finally {
+      await w.close();
+    }
+    expect(w._readdirp(dir), "no listing once closed").toBeUndefined();
+  });
 });
 
 /** The inotify watches this process holds (Linux: one line per watch in its inotify descriptors' fdinfo). */
