@@ -80,7 +80,8 @@ export class FolderWatch {
     w.on("raw", (_event, name, details) => {
       this.countDrained();
       const folder = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (this.closed || !name || typeof folder !== "string") return;
+      // A materializer's temp file: three or four events per received file, none of them ours to send.
+      if (this.closed || !name || typeof folder !== "string" || isTempName(name)) return;
       // Excluded paths too: the uploader decides on them by a stat, knowing a file from a folder.
       const rel = this.relative(path.join(folder, name));
       if (rel) this.opts.onPath(rel);
