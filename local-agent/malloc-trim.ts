@@ -3,7 +3,7 @@
  * system. glibc returns freed memory only from the top of an arena, so after a burst a child kept
  * what native code had freed below its live allocations for as long as it lived: SQLite's page
  * caches and libsql's row buffers left an idle db child at 105–150 MB, of which `malloc_trim`
- * (called from a debugger) gave 40–60 MB back; an agent's socket and hashing buffers likewise (B7).
+ * (called from a debugger) gave 37–60 MB back; an agent's socket and hashing buffers likewise (B7).
  * Node cannot call it itself, so it goes through koffi (an FFI whose binaries come as optional
  * packages). Elsewhere (not glibc, no koffi build for the platform) it does nothing.
  */
