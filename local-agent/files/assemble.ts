@@ -5,7 +5,7 @@
  * by an interrupted transfer is reused: blocks already in it are re-verified and kept.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, fsync, ftruncateSync, open, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, open, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
 import { blockRange, EMPTY_SHA256 } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
@@ -37,6 +37,14 @@ const openAt = promisify(open);
 const readAt = promisify(read);
 const writevAt = promisify(writev);
 const fsyncAt = promisify(fsync);
+const fdatasyncAt = promisify(fdatasync);
+/**
+ * Bytes written between two flushes started while a large file is still arriving. The kernel
+ * writes dirty pages back by itself only after ~30 s or past a share of RAM, so the final fsync
+ * used to write the whole file after its last block came: 0.36 s for 256 MiB here, a fifth of
+ * B5's big file. Flushed as it arrives, the disk works while the network does.
+ */
+const FLUSH_EVERY = 32 * 1024 * 1024;
 
 /** Same (path, version) → same temp name, which is what lets a transfer resume. */
 export function tempToken(syncPath: string, hash: string): string {
@@ -57,6 +65,7 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
     if (!closed) closeSync(fd);
     closed = true;
   };
+  const flusher = new Flusher(() => fdatasyncAt(fd));
   try {
     const have = fstatSync(fd).size;
     const whole = new InOrderHash(f.blocks);
@@ -86,6 +95,7 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
           }
           if (length <= SYNC_WRITE_MAX) writevSync(fd, block, offset);
           else await writevAt(fd, block, offset);
+          flusher.wrote(length);
           whole.add(i, block);
         } catch (err) {
           // Nothing may wait for this block any more.
@@ -97,6 +107,7 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
     if (missing > 0) throw new NotYet(`${missing} block(s) of ${f.path} are on no reachable peer yet`);
     // Blocks written at their offsets give the file its size; only a longer leftover needs cutting.
     if (have > f.size) ftruncateSync(fd, f.size);
+    await flusher.settle();
     await fsyncAt(fd);
     // The whole file's hash, from the blocks as they were written.
     if (whole.digest() !== f.hash) {
@@ -106,7 +117,45 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
     }
     return fstatSync(fd);
   } finally {
+    // Never close under a flush still running: the number could be a new file's by the time it runs.
+    await flusher.idle();
     close();
+  }
+}
+
+/** Starts `flush` every `every` bytes written, one at a time (exported for tests). */
+export class Flusher {
+  private running: Promise<void> | null = null;
+  private failure: { err: unknown } | null = null;
+  private unflushed = 0;
+
+  constructor(
+    private readonly flush: () => Promise<void>,
+    private readonly every = FLUSH_EVERY,
+  ) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < this.every || this.running !== null) return;
+    this.unflushed = 0;
+    this.running = this.flush()
+      .catch((err: unknown) => {
+        this.failure ??= { err };
+      })
+      .finally(() => {
+        this.running = null;
+      });
+  }
+
+  /** Resolves once no flush runs. */
+  async idle(): Promise<void> {
+    while (this.running !== null) await this.running;
+  }
+
+  /** The same, and throws what a flush met (the final fsync would likely not see it again). */
+  async settle(): Promise<void> {
+    await this.idle();
+    if (this.failure !== null) throw this.failure.err;
   }
 }
 

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
 import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.js";
 import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
-import { tempToken } from "../../local-agent/files/assemble.js";
+import { Flusher, tempToken } from "../../local-agent/files/assemble.js";
 import { startChunkServer } from "../../local-agent/files/chunk-server.js";
 import { readLocalBlock } from "../../local-agent/files/blocks.js";
 import { DiskMirror } from "../../local-agent/files/disk-mirror.js";
@@ -979,5 +979,48 @@ describe("FileSync (watcher, scan, uploader together)", () => {
     } finally {
       await fs.stop();
     }
+  });
+});
+
+describe("Flusher (a large received file is flushed to disk as it arrives)", () => {
+  function flushes() {
+    const started: (() => void)[] = [];
+    const failWith: { err: Error | null } = { err: null };
+    const flush = () =>
+      new Promise<void>((resolve, reject) => {
+        started.push(() => (failWith.err ? reject(failWith.err) : resolve()));
+      });
+    return { started, failWith, flusher: new Flusher(flush, 100) };
+  }
+
+  it("starts a flush every `every` bytes, never two at once, and waits for the one running", async () => {
+    const { started, flusher } = flushes();
+    flusher.wrote(60);
+    expect(started).toHaveLength(0);
+    flusher.wrote(60);
+    expect(started).toHaveLength(1);
+    // 300 more bytes while it runs: no second flush beside it.
+    flusher.wrote(300);
+    expect(started).toHaveLength(1);
+    let idle = false;
+    const waiting = flusher.idle().then(() => (idle = true));
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    started[0]!();
+    await waiting;
+    // The bytes written meanwhile start the next one.
+    flusher.wrote(1);
+    expect(started).toHaveLength(2);
+    started[1]!();
+    await expect(flusher.settle()).resolves.toBeUndefined();
+  });
+
+  it("keeps a flush's failure for settle, so the file is not taken as written", async () => {
+    const { started, failWith, flusher } = flushes();
+    failWith.err = new Error("EIO");
+    flusher.wrote(100);
+    started[0]!();
+    await flusher.idle();
+    await expect(flusher.settle()).rejects.toThrow("EIO");
   });
 });
