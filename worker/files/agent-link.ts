@@ -9,7 +9,7 @@ import type { BlobSource } from "../../functions/files/blob-source.js";
 import type { PendingFile, PendingPage } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
 import { knownPeers } from "../sync/known-peers.js";
-import { blobsFor, inlineHashes } from "./blob-cache.js";
+import { inlineBlobs } from "./blob-cache.js";
 
 const PORT_KEY = "files_agent_port";
 const WAKE_TIMEOUT_MS = 2_000;
@@ -49,8 +49,7 @@ export async function wakeAgent(s: Services, files: PendingFile[] = []): Promise
   const port = await agentPort(s);
   if (port === null) return;
   try {
-    const blobs = blobsFor(inlineHashes(files));
-    const page: PendingPage = { peers: await knownPeers(s), files, ...(blobs === undefined ? {} : { blobs }) };
+    const page: PendingPage = { peers: await knownPeers(s), files, ...inlineBlobs(files) };
     const res = await fetch(`http://127.0.0.1:${port}/wake`, {
       method: "POST",
       headers: { ...agentHeaders(s), "content-type": "application/json" },

@@ -61,22 +61,19 @@ export function cachedBlob(hash: string): Uint8Array | undefined {
   return entries.get(hash);
 }
 
-/** The cached bytes of those of `hashes` we have, for a message. */
-export function blobsFor(hashes: Iterable<string>): Blobs | undefined {
-  const out: Blobs = {};
+/**
+ * The `blobs` field of a message carrying these entries: the cached bytes of those worth inlining
+ * (small, non-empty, not deleted), or nothing when there are none.
+ */
+export function inlineBlobs(files: Iterable<{ hash: string | null; size: number; deleted: boolean }>): { blobs?: Blobs } {
+  const blobs: Blobs = {};
   let any = false;
-  for (const h of hashes) {
-    const data = entries.get(h);
+  for (const e of files) {
+    if (e.deleted || e.hash === null || e.size <= 0 || e.size > INLINE_MAX) continue;
+    const data = entries.get(e.hash);
     if (data === undefined) continue;
-    out[h] = toBase64(data);
+    blobs[e.hash] = toBase64(data);
     any = true;
   }
-  return any ? out : undefined;
-}
-
-/** The hashes worth inlining for these entries: small, non-empty, not deleted. */
-export function inlineHashes(entries: Iterable<{ hash: string | null; size: number; deleted: boolean }>): string[] {
-  const out: string[] = [];
-  for (const e of entries) if (!e.deleted && e.hash !== null && e.size > 0 && e.size <= INLINE_MAX) out.push(e.hash);
-  return out;
+  return any ? { blobs } : {};
 }

@@ -6,7 +6,7 @@ import { call, postJson, type Feed } from "../sync/feed.js";
 import { knownPeers } from "../sync/known-peers.js";
 import { wakeAgent } from "./agent-link.js";
 import { applyFiles } from "./apply.js";
-import { acceptBlobs, blobsFor, inlineHashes } from "./blob-cache.js";
+import { acceptBlobs, inlineBlobs } from "./blob-cache.js";
 import { versionsSince } from "./store.js";
 
 export const FILE_PAGE = 500;
@@ -41,9 +41,8 @@ export const fileFeed: Feed<FeedEntry> = {
     const target = peer.remoteSite;
     const files = items.filter((i) => target === null || !(i.heldBy ?? []).includes(target)).map(toWire);
     if (files.length === 0) return true;
-    const blobs = blobsFor(inlineHashes(files));
     const also = (await knownPeers(s)).map((p) => p.site).filter((x): x is string => x !== null && x !== target);
-    const body: FileApplyBatch = { from: s.siteId, files, ...(blobs === undefined ? {} : { blobs }), ...(also.length ? { also } : {}) };
+    const body: FileApplyBatch = { from: s.siteId, files, ...inlineBlobs(files), ...(also.length ? { also } : {}) };
     return !FileApplyResultSchema.parse(await call(`${peer.url}/api/sync/files/apply`, postJson(body))).deferred;
   },
   async fetch(s, peer, since, limit, applied) {

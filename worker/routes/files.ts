@@ -27,7 +27,7 @@ import { background } from "../background.js";
 import { fail } from "../errors.js";
 import { agentBlobSource, agentPort, served, setAgentPort, wakeAgent } from "../files/agent-link.js";
 import { applyFiles, pendingFileOf } from "../files/apply.js";
-import { acceptBlob, acceptBlobs, blobsFor, cachedBlob, inlineHashes } from "../files/blob-cache.js";
+import { acceptBlob, acceptBlobs, cachedBlob, inlineBlobs } from "../files/blob-cache.js";
 import { readFileChanges } from "../files/feed.js";
 import { recordMaterialized, recordUploads } from "../files/record.js";
 import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
@@ -81,8 +81,7 @@ export function fileRoutes(): Hono<AppEnv> {
       const rows = orderPending(await pendingRows(s.state, q.limit));
       // Peers only matter for fetching blocks: none for an empty page (the agent's idle poll).
       const peers = rows.length > 0 ? await knownPeers(s) : [];
-      const blobs = blobsFor(inlineHashes(rows));
-      const body: PendingPage = { ...(blobs === undefined ? {} : { blobs }), peers, files: rows.map(pendingFileOf) };
+      const body: PendingPage = { ...inlineBlobs(rows), peers, files: rows.map(pendingFileOf) };
       return c.json(body);
     })
     .get("/local", requireLocal(), async (c) => {
@@ -114,8 +113,7 @@ export function fileRoutes(): Hono<AppEnv> {
       if (q.for !== undefined) servedPage(q.for, "files", page.more);
       // Only what the caller sent us itself is left out; what others merely pushed its way may not have arrived.
       const files = page.files.filter((f) => q.for === undefined || f.heldBy?.[0] !== q.for).map(({ heldBy: _held, ...wire }) => wire);
-      const blobs = blobsFor(inlineHashes(files));
-      const body: FileChangesPage = { ...page, site: s.siteId, files, ...(blobs === undefined ? {} : { blobs }) };
+      const body: FileChangesPage = { ...page, site: s.siteId, files, ...inlineBlobs(files) };
       return c.json(body);
     })
     .post("/apply", requirePeer(), async (c) => {
