@@ -27,7 +27,6 @@ export const ChildConfigSchema = z.object({
   /** Set once the db child reported them; the worker and agent need them. */
   dbUrls: z.object({ app: z.string(), state: z.string() }).optional(),
   scriptPath: z.string(),
-  staticDir: z.string(),
   version: z.string(),
 });
 export type ChildConfig = z.infer<typeof ChildConfigSchema>;

@@ -227,7 +227,6 @@ class Site {
       dbPort: this.dbPort,
       dbUrls: this.dbUrls,
       scriptPath: path.join(path.dirname(this.bundle), "worker.js"),
-      staticDir: path.join(path.dirname(this.bundle), "static"),
       version: VERSION,
     };
   }

@@ -48,7 +48,6 @@ export async function startWorkerHost(config: ChildConfig, token: string, onWork
   // Loaded here, not at the top: the CLI's other commands must not pay for Miniflare.
   const { Miniflare, Runtime } = await import("miniflare");
   passV8Flags(Runtime);
-  const hasAssets = existsSync(config.staticDir);
   const options = {
     // The bundle is one module that imports nothing. Named as such, not as a scriptPath with
     // `modules: true`: Miniflare would parse 1.3 MB of JavaScript to find its imports, ~0.35 s
@@ -62,9 +61,11 @@ export async function startWorkerHost(config: ChildConfig, token: string, onWork
     host: config.site.host,
     port: config.site.port,
     bindings: workerBindings(config, token, Date.now()),
-    // Static files are served by workerd itself; the worker still sees every path the
-    // directory lacks (has_user_worker), and can read assets through env.ASSETS.
-    ...(hasAssets ? { assets: { directory: config.staticDir, binding: "ASSETS", routerConfig: { has_user_worker: true } } } : {}),
+    // No static assets: the worker serves the dashboard's files itself (worker/routes/pages.ts).
+    // Every outbound fetch (each libSQL request, each block from the agent) would pass through a
+    // worker that strips CF-Connecting-IP (+0.1 ms of workerd CPU each); the worker never
+    // forwards incoming headers, so there is nothing to strip.
+    stripCfConnectingIp: false,
     // No inspectorPort: workerd then opens no inspector, so two sites never fight over 9229.
     // Miniflare's default outbound network allows public and private (incl. loopback)
     // addresses, which peers on the LAN and on this machine need; nothing to configure.

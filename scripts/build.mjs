@@ -1,12 +1,21 @@
 // Bundles the worker (for workerd) and the local agent + CLI (for Node) with esbuild.
 import { build } from "esbuild";
-import { chmod, cp, mkdir } from "node:fs/promises";
+import { chmod, mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const watchFree = { logLevel: "warning", sourcemap: "linked", absWorkingDir: root };
 
 await mkdir(`${root}/dist`, { recursive: true });
+
+// The dashboard's copy of htmx goes into the worker as text (never from a CDN: sites are often
+// offline); a loader cannot say so, as it would apply to every .js file.
+const htmxAsText = {
+  name: "htmx-as-text",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]htmx\.min\.js$/ }, async (args) => ({ contents: await readFile(args.path, "utf8"), loader: "text" }));
+  },
+};
 
 await build({
   ...watchFree,
@@ -17,7 +26,8 @@ await build({
   platform: "browser",
   target: "es2022",
   conditions: ["workerd", "worker", "browser"],
-  loader: { ".sql": "text" },
+  loader: { ".sql": "text", ".html": "text" },
+  plugins: [htmxAsText],
 });
 
 // Node programs: the CLI (the one bundle every child process runs) and, beside it, `npm run
@@ -41,8 +51,3 @@ await nodeBundle({ bench: "bench/main.ts", demo: "bench/demo.ts" }, requireShim)
 
 // Runnable as ./dist/scoutsync.js too (npm sets the bit for the installed bin, a clone does not).
 await chmod(`${root}/dist/scoutsync.js`, 0o755);
-
-// htmx ships from the package, never from a CDN: sites are often offline.
-await mkdir(`${root}/dist/static`, { recursive: true });
-await cp(`${root}/static`, `${root}/dist/static`, { recursive: true });
-await cp(`${root}/node_modules/htmx.org/dist/htmx.min.js`, `${root}/dist/static/htmx.min.js`);

@@ -11,6 +11,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { databaseRoutes } from "./routes/database.js";
 import { fileRoutes } from "./routes/files.js";
 import { fragmentRoutes } from "./routes/fragments.js";
+import { pageRoutes } from "./routes/pages.js";
 import { pingRoutes } from "./routes/ping.js";
 import { selftestRoutes } from "./routes/selftest.js";
 import { settleRoutes } from "./routes/settle.js";
@@ -41,6 +42,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/admin", selftestRoutes());
   app.route("/api/admin", adminRoutes());
   app.route("/ui", fragmentRoutes());
+  app.route("/", pageRoutes());
   app.notFound((c) => c.json<ErrorBody>({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, code: "not_found" }, 404));
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse();

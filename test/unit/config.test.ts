@@ -118,7 +118,6 @@ describe("childEnv", () => {
     site: { ...resolveStartConfig({}, cwd, "laptop") },
     dbPort: 0,
     scriptPath: "/opt/scoutsync/dist/worker.js",
-    staticDir: "/opt/scoutsync/dist/static",
     version: "0.0.0",
   };
 
