@@ -12,6 +12,7 @@ import type { EngineContext } from "../functions/db/engine.js";
 import { parseEnv, type Config } from "./env.js";
 import { settledWithin } from "./shared.js";
 import { clientDb } from "./sync/sql-port.js";
+import { convertFileHashes } from "./state/file-hashes.js";
 import { migrate } from "./state/migrate.js";
 import * as schema from "./state/schema.js";
 
@@ -89,6 +90,7 @@ async function build(config: Config, startedAt: number): Promise<Services> {
   const app = createClient({ url: config.LIBSQL_URL, authToken, intMode: "bigint", concurrency: NO_QUEUE });
   const state = createClient({ url: config.LIBSQL_STATE_URL ?? config.LIBSQL_URL, authToken, intMode: "number", concurrency: NO_QUEUE });
   await migrate(state);
+  await convertFileHashes(state);
   const db = drizzle(state, { schema });
   const siteId = await ensureSiteId(db, startedAt);
   return { config, app, state, db, siteId, startedAt: config.SITE_STARTED_AT ?? startedAt, appDb: clientDb(app), engine: { site: siteId, now: () => Date.now(), cache: {} } };

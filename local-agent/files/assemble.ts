@@ -1,13 +1,14 @@
 /**
  * Builds one received file in its temp file: every block from the fastest place that has it (the
  * bytes handed over with a wake, a file on this disk, then peers), each verified by its SHA-256,
- * written at its offset, fsynced, and the whole file checked against its hash. A temp file left
+ * written at its offset, and fsynced. The file's hash is a hash of its blocks' (fileHash), checked
+ * before anything is fetched, so every block verified is the whole file verified. A temp file left
  * by an interrupted transfer is reused: blocks already in it are re-verified and kept.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, open, promises as fsp, read, writev, writevSync, type Stats } from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, open, read, writev, writevSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
-import { blockRange, EMPTY_SHA256 } from "../../functions/files/chunks.js";
+import { blockRange, fileHash } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
 import { readLocalBlock } from "./blocks.js";
 import type { DiskMirror } from "./disk-mirror.js";
@@ -54,6 +55,7 @@ export function tempToken(syncPath: string, hash: string): string {
 /** Fills `temp` with every block of `f`, verified; returns its final stat. Throws NotYet while blocks are missing. */
 export async function assembleFile(temp: string, f: PendingFile & { hash: string }, src: AssembleSources): Promise<Stats> {
   const { stats } = src;
+  if (fileHash(f.blocks, sha256) !== f.hash) throw new Error(`the blocks of ${f.path} do not make its hash ${f.hash.slice(0, 12)}…; nothing was written`);
   // A plain descriptor, and synchronous stat/close and small writes: microseconds on a local
   // disk, where the promise API's per-call overhead was most of the cost of a burst of small
   // files. The open creates a file, which can take the kernel 0.3–0.5 ms of its own CPU (ext4
@@ -68,40 +70,29 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
   const flusher = new Flusher(() => fdatasyncAt(fd));
   try {
     const have = fstatSync(fd).size;
-    const whole = new InOrderHash(f.blocks);
     let missing = 0;
     await mapLimit(
       f.blocks.map((b, i) => ({ b, i })),
       BLOCKS_AT_ONCE,
       async ({ b, i }) => {
-        try {
-          await whole.room(i);
-          const { offset, length } = blockRange(f.size, i);
-          // Resume: a block already in the temp file from an interrupted run.
-          if (offset + length <= have) {
-            const buf = Buffer.allocUnsafe(length);
-            const { bytesRead } = await readAt(fd, buf, 0, length, offset);
-            if (bytesRead === length && sha256(buf) === b) {
-              stats.resumed++;
-              whole.add(i, [buf]);
-              return;
-            }
-          }
-          const block = await findBlock(src, b);
-          if (block === null || piecesLength(block) !== length) {
-            missing++;
-            whole.skip();
+        const { offset, length } = blockRange(f.size, i);
+        // Resume: a block already in the temp file from an interrupted run.
+        if (offset + length <= have) {
+          const buf = Buffer.allocUnsafe(length);
+          const { bytesRead } = await readAt(fd, buf, 0, length, offset);
+          if (bytesRead === length && sha256(buf) === b) {
+            stats.resumed++;
             return;
           }
-          if (length <= SYNC_WRITE_MAX) writevSync(fd, block, offset);
-          else await writevAt(fd, block, offset);
-          flusher.wrote(length);
-          whole.add(i, block);
-        } catch (err) {
-          // Nothing may wait for this block any more.
-          whole.skip();
-          throw err;
         }
+        const block = await findBlock(src, b);
+        if (block === null || piecesLength(block) !== length) {
+          missing++;
+          return;
+        }
+        if (length <= SYNC_WRITE_MAX) writevSync(fd, block, offset);
+        else await writevAt(fd, block, offset);
+        flusher.wrote(length);
       },
     );
     if (missing > 0) throw new NotYet(`${missing} block(s) of ${f.path} are on no reachable peer yet`);
@@ -109,12 +100,6 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
     if (have > f.size) ftruncateSync(fd, f.size);
     await flusher.settle();
     await fsyncAt(fd);
-    // The whole file's hash, from the blocks as they were written.
-    if (whole.digest() !== f.hash) {
-      close();
-      await fsp.rm(temp, { force: true });
-      throw new Error(`the assembled file does not match its hash ${f.hash.slice(0, 12)}…; nothing was written`);
-    }
     return fstatSync(fd);
   } finally {
     // Never close under a flush still running: the number could be a new file's by the time it runs.
@@ -156,70 +141,6 @@ export class Flusher {
   async settle(): Promise<void> {
     await this.idle();
     if (this.failure !== null) throw this.failure.err;
-  }
-}
-
-/**
- * SHA-256 of a file from its blocks as they arrive out of order, fed in index order. A block more
- * than AHEAD places past the first one still missing waits for room before it is fetched, so at
- * most AHEAD blocks are held (one slow fetch used to let the others run so far ahead that the
- * whole file was read back from disk to hash it). A block that cannot be had ends the hashing
- * and every wait: the file is not complete this time. A file of at most one block is hashed by
- * its block's hash, which every source has checked already.
- */
-class InOrderHash {
-  private static readonly AHEAD = 32;
-  private readonly h = createHash("sha256");
-  private readonly early = new Map<number, Pieces>();
-  private next = 0;
-  private skipped = false;
-  private waiting: (() => void)[] = [];
-
-  constructor(private readonly blocks: readonly string[]) {}
-
-  private get single(): boolean {
-    return this.blocks.length <= 1;
-  }
-
-  async room(index: number): Promise<void> {
-    while (!this.skipped && index >= this.next + InOrderHash.AHEAD) await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  add(index: number, block: Pieces): void {
-    if (this.skipped) return;
-    if (index !== this.next) {
-      this.early.set(index, block);
-      return;
-    }
-    this.feed(block);
-    for (let b = this.early.get(this.next); b !== undefined; b = this.early.get(this.next)) {
-      this.early.delete(this.next);
-      this.feed(b);
-    }
-    this.wake();
-  }
-
-  skip(): void {
-    this.skipped = true;
-    this.early.clear();
-    this.wake();
-  }
-
-  /** The digest once every block is in; null if one was skipped. */
-  digest(): string | null {
-    if (this.skipped || this.next !== this.blocks.length) return null;
-    return this.single ? (this.blocks[0] ?? EMPTY_SHA256) : this.h.digest("hex");
-  }
-
-  private feed(block: Pieces): void {
-    if (!this.single) for (const piece of block) this.h.update(piece);
-    this.next++;
-  }
-
-  private wake(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const resolve of waiting) resolve();
   }
 }
 

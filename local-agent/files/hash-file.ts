@@ -1,12 +1,12 @@
 /**
- * Hashes a file as sync sees it: the SHA-256 of each 1 MiB block and of the whole file, in one
- * pass. The file is stat'ed before and after; if it changed meanwhile (still being written) the
+ * Hashes a file as sync sees it: the SHA-256 of each 1 MiB block, and the file's hash from those
+ * (fileHash). The file is stat'ed before and after; if it changed meanwhile (still being written) the
  * result is refused, so a half-written file is never reported as a version.
  */
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, read, readSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
-import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
+import { CHUNK_SIZE, INLINE_MAX, fileHash } from "../../functions/files/chunks.js";
 import type { InstanceRoot } from "./safe-fs.js";
 
 export interface HashedFile {
@@ -42,9 +42,6 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
   if (opened === null) return null;
   const { fd, stat } = opened;
   try {
-    // A file of at most one block is its block: its hash is that block's, taken once.
-    const single = stat.size <= CHUNK_SIZE;
-    const whole = createHash("sha256");
     const blocks: string[] = [];
     // Small files (the common case) need no 1 MiB buffer; a file that grows fails the check below.
     const width = Math.max(1, Math.min(CHUNK_SIZE, stat.size));
@@ -63,9 +60,7 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
         filled += bytesRead;
       }
       if (filled === 0) break;
-      const block = buf.subarray(0, filled);
-      if (!single) whole.update(block);
-      blocks.push(sha256(block));
+      blocks.push(sha256(buf.subarray(0, filled)));
       offset += filled;
       if (filled < width) break;
     }
@@ -74,7 +69,7 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
     // Replaced while we read the old inode (the materializer's rename, an editor's save).
     const now = await root.lstat(syncPath);
     if (now === null || now.ino !== after.ino || !sameStat(now, after)) throw new StillChanging(syncPath);
-    const out: HashedFile = { size: after.size, mtimeMs: after.mtimeMs, hash: single ? (blocks[0] ?? EMPTY_SHA256) : whole.digest("hex"), blocks };
+    const out: HashedFile = { size: after.size, mtimeMs: after.mtimeMs, hash: fileHash(blocks, sha256), blocks };
     if (offset > 0 && offset <= INLINE_MAX) out.data = buf.subarray(0, offset);
     return out;
   } finally {

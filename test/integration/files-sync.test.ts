@@ -207,7 +207,7 @@ describe("file sync between three sites", () => {
     expect(existsSync(path.join(site(B).root, "x"))).toBe(false);
   });
 
-  it("rejects bytes that do not match their hash, on upload and on download, writing nothing", async () => {
+  it("rejects bytes that do not match their hash, and hashes that do not match their blocks, writing nothing", async () => {
     const upload = await api(site(A), "POST", "/api/sync/files/upload", { path: "fake.txt", size: 4, hash: sha256("real"), blocks: [sha256("real")], mtimeMs: 1, data: Buffer.from("fake").toString("base64") });
     expect(upload).toMatchObject({ status: 400, json: { code: "hash_mismatch" } });
     expect((await api(site(A), "GET", `/api/sync/files/download?hash=${"0".repeat(64)}`)).status).toBe(404);
@@ -222,8 +222,22 @@ describe("file sync between three sites", () => {
       blobs: { [claimed]: Buffer.from("something else!!!!").toString("base64") },
     });
     expect(res.status).toBe(200);
+    // A file of two blocks whose hash is not the one its blocks make (the SHA-256 of all its
+    // bytes, say): refused on upload with the reason, and left out of a peer's batch.
+    const two = [sha256("first block"), sha256("second block")];
+    const notOfBlocks = sha256("first blocksecond block");
+    const big = await api(site(A), "POST", "/api/sync/files/upload", { path: "two.bin", size: 2 * 1024 * 1024, hash: notOfBlocks, blocks: two, mtimeMs: 1 });
+    expect(big).toMatchObject({ status: 400, json: { code: "hash_mismatch" } });
+    expect(String(big.json["error"])).toContain("is not the one its blocks make");
+    const pushed = await api(site(A), "POST", "/api/sync/files/apply", {
+      from: peer,
+      files: [{ path: "two.bin", hash: notOfBlocks, size: 2 * 1024 * 1024, blocks: two, vv: { [peer]: 2 }, stamp: stamp({ ms: Date.now(), counter: 0 }, peer), deleted: false, origin: peer }],
+    });
+    expect(pushed).toMatchObject({ status: 200, json: { applied: 0, refused: 1 } });
     await waitUntil("forged.txt to show as an error", async () => (await filesStatus(site(A))).errors.some((e) => e.path === "forged.txt"), 30_000);
     for (const s of sites) expect(existsSync(path.join(s.instance, "forged.txt"))).toBe(false);
     expect(Object.keys(folderMap(site(A).instance))).not.toContain("forged.txt");
+    const manifest = await api(site(A), "GET", "/api/sync/files/changes?since=0&limit=1000");
+    expect((manifest.json["files"] as { path: string }[]).map((f) => f.path)).not.toContain("two.bin");
   });
 });

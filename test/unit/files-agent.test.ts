@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { FSWatcher } from "chokidar";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX } from "../../functions/files/chunks.js";
+import { CHUNK_SIZE, EMPTY_SHA256, INLINE_MAX, fileHash } from "../../functions/files/chunks.js";
 import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.js";
 import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
 import { Flusher, tempToken } from "../../local-agent/files/assemble.js";
@@ -39,6 +39,8 @@ const folder = () => {
 };
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const blocksOf = (b: Buffer) => Array.from({ length: Math.ceil(b.length / CHUNK_SIZE) }, (_, i) => sha(b.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)));
+/** A file's hash as sync defines it (fileHash): for more than one block, not the SHA-256 of its bytes. */
+const hashOf = (b: Buffer) => fileHash(blocksOf(b), sha);
 const bytes = (n: number, seed = 1) => {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 10)) & 0xff;
@@ -78,7 +80,7 @@ function fakeApi(pending: PendingFile[] = []) {
 }
 
 function pendingFor(p: string, content: Buffer, over: Partial<PendingFile> = {}): PendingFile {
-  return { path: p, hash: sha(content), size: content.length, blocks: blocksOf(content), deleted: false, dir: false, source: "bbbbbbbb00000002", disk: { hash: null, size: null, mtimeMs: null }, error: null, ...over };
+  return { path: p, hash: hashOf(content), size: content.length, blocks: blocksOf(content), deleted: false, dir: false, source: "bbbbbbbb00000002", disk: { hash: null, size: null, mtimeMs: null }, error: null, ...over };
 }
 
 /** A peer serving blocks from `store` (or whatever `serve` says), counting requests. */
@@ -112,7 +114,7 @@ async function materializer(dir: string, pending: PendingFile[], download: Block
 }
 
 describe("hashFile", () => {
-  it("hashes blocks and the whole file in one pass, keeping the bytes of small files", async () => {
+  it("hashes the blocks in one pass and the file from them, keeping the bytes of small files", async () => {
     const dir = folder();
     const root = await InstanceRoot.open(dir);
     writeFileSync(path.join(dir, "empty"), "");
@@ -120,7 +122,10 @@ describe("hashFile", () => {
     writeFileSync(path.join(dir, "big.bin"), big);
     writeFileSync(path.join(dir, "small.txt"), "hello");
     expect(await hashFile(root, "empty")).toMatchObject({ size: 0, hash: EMPTY_SHA256, blocks: [] });
-    expect(await hashFile(root, "big.bin")).toMatchObject({ size: big.length, hash: sha(big), blocks: blocksOf(big) });
+    const blocks = blocksOf(big);
+    const digests = Buffer.concat(blocks.map((b) => Buffer.from(b, "hex")));
+    expect(await hashFile(root, "big.bin")).toMatchObject({ size: big.length, hash: sha(digests), blocks });
+    expect(sha(digests)).not.toBe(sha(big));
     expect((await hashFile(root, "big.bin"))?.data).toBeUndefined();
     const small = await hashFile(root, "small.txt");
     expect(small?.data?.toString()).toBe("hello");
@@ -218,13 +223,13 @@ describe("Materializer", () => {
     m.wake();
     await m.idle();
     expect(readFileSync(path.join(dir, "sub/dir/data.bin")).equals(content)).toBe(true);
-    expect(materialized).toMatchObject([{ path: "sub/dir/data.bin", hash: sha(content), size: content.length }]);
+    expect(materialized).toMatchObject([{ path: "sub/dir/data.bin", hash: hashOf(content), size: content.length }]);
     expect(m.stats.network).toBe(3);
-    expect(mirror.get("sub/dir/data.bin")?.hash).toBe(sha(content));
+    expect(mirror.get("sub/dir/data.bin")?.hash).toBe(hashOf(content));
     expect(readdirSync(path.join(dir, "sub/dir"))).toEqual(["data.bin"]);
   });
 
-  it("does not run more than 32 blocks ahead of a slow one, and still builds the file", async () => {
+  it("does not hold the other blocks behind a slow one, and builds the file once it comes", async () => {
     const dir = folder();
     // 40 blocks, each different (its index in its first bytes).
     const content = bytes(40 * CHUNK_SIZE, 4);
@@ -240,14 +245,14 @@ describe("Materializer", () => {
     };
     const { m, materialized } = await materializer(dir, [pendingFor("big.bin", content)], download);
     m.wake();
-    await waitFor("the blocks up to the window", () => asked.length >= 32);
-    // Nothing past the window while block 0 is out.
-    await new Promise((r) => setTimeout(r, 50));
-    expect([...asked].sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    // Every other block is fetched while block 0 is out (nothing is hashed in order any more).
+    await waitFor("every block asked for", () => asked.length >= 40);
+    expect([...asked].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(materialized).toEqual([]);
     slow.open();
     await m.idle();
     expect(asked.length).toBe(40);
-    expect(materialized).toMatchObject([{ path: "big.bin", hash: sha(content) }]);
+    expect(materialized).toMatchObject([{ path: "big.bin", hash: hashOf(content) }]);
     expect(sha(readFileSync(path.join(dir, "big.bin")))).toBe(sha(content));
   });
 
@@ -416,15 +421,18 @@ describe("Materializer", () => {
     expect(materialized).toEqual([]);
   });
 
-  it("refuses a file whose blocks are right but whose whole hash is not: nothing is written", async () => {
+  it("refuses a file whose hash is not the one its blocks make: nothing is fetched or written", async () => {
     const dir = folder();
     const content = bytes(CHUNK_SIZE + 10, 5);
     const store = new Map(blocksOf(content).map((h, i) => [h, content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)] as const));
-    const { m, materialized } = await materializer(dir, [pendingFor("y.bin", content, { hash: "f".repeat(64) })], fakePeer(store).download);
+    const peer = fakePeer(store);
+    // The SHA-256 of all its bytes, as manifests before fileHash held it: not this file's hash now.
+    const { m, materialized } = await materializer(dir, [pendingFor("y.bin", content, { hash: sha(content) })], peer.download);
     m.wake();
     await m.idle();
     expect(readdirSync(dir)).toEqual([]);
-    expect(materialized).toMatchObject([{ path: "y.bin", error: expect.stringMatching(/does not match its hash/) }]);
+    expect(peer.counter.requests).toBe(0);
+    expect(materialized).toMatchObject([{ path: "y.bin", error: expect.stringMatching(/do not make its hash/) }]);
   });
 
   it("takes blocks from files already on disk (a rename sends no bytes) and resumes a partial temp file", async () => {
@@ -596,7 +604,7 @@ describe("Uploader", () => {
     writeFileSync(path.join(dir, "big"), big);
     up.noticeNow(["big"]);
     await up.idle();
-    expect(uploads.at(-1)).toMatchObject({ path: "big", hash: sha(big) });
+    expect(uploads.at(-1)).toMatchObject({ path: "big", hash: hashOf(big) });
     expect(uploads.at(-1)).not.toHaveProperty("data");
     await up.stop();
   });

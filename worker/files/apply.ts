@@ -11,6 +11,7 @@ import { diskKey, sameContent, type FileVersion } from "../../functions/files/ve
 import type { FileApplyResult, FileEntry, PendingFile } from "../../functions/wire/files.js";
 import type { Services } from "../services.js";
 import { folderRevivals } from "./folders.js";
+import { hashFitsBlocks } from "./sha256.js";
 import { FileClock, putVersionStmt, readMetaAndRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
 
 /** Built-in exclusions only: .syncignore lives on the agent's disk, which applies it when writing. */
@@ -37,7 +38,9 @@ export function pendingFileOf(row: ManifestRow): PendingFile {
 
 /** `also`: the other sites the sender pushes the same versions to (we need not forward them there). */
 export async function applyFiles(s: Services, from: string, entries: readonly FileEntry[], also: readonly string[] = []): Promise<ApplyOutcome> {
-  const accepted = entries.filter((e) => !builtins.ignores(e.path, e.dir));
+  // A hash its blocks do not make could never be written (the agent checks it again): refused here.
+  const fits = await Promise.all(entries.map(hashFitsBlocks));
+  const accepted = entries.filter((e, i) => fits[i] === true && !builtins.ignores(e.path, e.dir));
   const refused = entries.length - accepted.length;
   if (accepted.length === 0) return { applied: 0, unchanged: 0, conflicts: 0, refused, pending: [] };
   return writeFiles(s.state, async ({ tx, finish }) => {

@@ -8,18 +8,12 @@
  */
 import { INLINE_MAX, fromBase64, toBase64 } from "../../functions/files/chunks.js";
 import type { Blobs } from "../../functions/wire/files.js";
+import { sha256Hex } from "./sha256.js";
 
 const MAX_BYTES = 32 * 1024 * 1024;
 
 const entries = new Map<string, Uint8Array>();
 let bytes = 0;
-
-async function sha256Hex(data: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
-  let out = "";
-  for (const b of digest) out += b.toString(16).padStart(2, "0");
-  return out;
-}
 
 function put(hash: string, data: Uint8Array): void {
   if (entries.has(hash) || data.length > INLINE_MAX) return;

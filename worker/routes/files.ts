@@ -29,6 +29,7 @@ import { agentBlobSource, agentPort, served, setAgentPort, wakeAgent } from "../
 import { applyFiles, pendingFileOf } from "../files/apply.js";
 import { acceptBlob, acceptBlobs, cachedBlob, inlineBlobs } from "../files/blob-cache.js";
 import { readFileChanges } from "../files/feed.js";
+import { hashFitsBlocks } from "../files/sha256.js";
 import { recordMaterialized, recordUploads } from "../files/record.js";
 import { counts, manifestPage, pendingRows, readMeta } from "../files/store.js";
 import { services } from "../services.js";
@@ -49,8 +50,10 @@ export function fileRoutes(): Hono<AppEnv> {
       for (const f of files) {
         const why = builtins.reason(f.path, f.dir === true);
         if (why) fail(400, "excluded", `${f.path} is never synced (${why})`);
-        // The one content check possible without the disk: inline bytes must be the file.
-        if (f.deleted !== true && f.dir !== true && f.data !== undefined && !(await acceptBlob(f.hash, f.data))) {
+        if (f.deleted === true || f.dir === true) continue;
+        // The content checks possible without the disk: the hash is its blocks', inline bytes are the file.
+        if (!(await hashFitsBlocks(f))) fail(400, "hash_mismatch", `${f.path}: the hash ${f.hash} is not the one its blocks make`, "hash the file again with this version of scoutsync");
+        if (f.data !== undefined && !(await acceptBlob(f.hash, f.data))) {
           fail(400, "hash_mismatch", `${f.path}: the bytes sent do not have the SHA-256 ${f.hash}`, "hash the file again; it may have changed while it was read");
         }
       }
