@@ -33,6 +33,8 @@ export interface ChunkServerOptions {
   token: string;
   /** The bytes of a block as hashed, or null. */
   getBlock(hash: string): Promise<Buffer | null>;
+  /** A block's bytes were handed to the socket in full: its buffer may be reused. */
+  sent?(block: Buffer): void;
   /** Received versions wait; `page` is the worker's list of them when it sent one. */
   onWake(page: PendingPage | null): void;
   log(line: string): void;
@@ -77,6 +79,8 @@ export async function startChunkServer(opts: ChunkServerOptions): Promise<ChunkS
       stats.chunks++;
       stats.bytes += block.length;
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": block.length });
+      // Not on "close": a response cut short may still have the buffer in a write.
+      res.once("finish", () => opts.sent?.(block));
       res.end(block);
       return;
     }

@@ -13,6 +13,7 @@ import { backoffDelay } from "../backoff.js";
 import type { ChildConfig } from "../child-protocol.js";
 import { FailureLog } from "../failure-log.js";
 import { startChunkServer, type ChunkServer } from "./chunk-server.js";
+import { blockBuffers } from "./block-buffers.js";
 import { readLocalBlock } from "./blocks.js";
 import { DiskMirror } from "./disk-mirror.js";
 import { sameStat } from "./hash-file.js";
@@ -115,7 +116,8 @@ export class FileSync {
     });
     const chunks = await startChunkServer({
       token: opts.token,
-      getBlock: (hash) => readLocalBlock(root, mirror, hash, true),
+      getBlock: (hash) => readLocalBlock(root, mirror, hash, blockBuffers),
+      sent: (block) => blockBuffers.give(block),
       onWake: (page) => materializer.wake(page),
       log: opts.log,
     });

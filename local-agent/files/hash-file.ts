@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { closeSync, fstatSync, read, readSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
 import { CHUNK_SIZE, INLINE_MAX, fileHash } from "../../functions/files/chunks.js";
+import { blockBuffers } from "./block-buffers.js";
 import type { InstanceRoot } from "./safe-fs.js";
 
 export interface HashedFile {
@@ -41,11 +42,13 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
   const opened = await root.openRead(syncPath);
   if (opened === null) return null;
   const { fd, stat } = opened;
+  // Small files (the common case) need no 1 MiB buffer, and keep theirs (`data`); a file that
+  // grows fails the check below.
+  const width = Math.max(1, Math.min(CHUNK_SIZE, stat.size));
+  const pooled = stat.size > INLINE_MAX;
+  const buf = pooled ? blockBuffers.take() : Buffer.allocUnsafe(width);
   try {
     const blocks: string[] = [];
-    // Small files (the common case) need no 1 MiB buffer; a file that grows fails the check below.
-    const width = Math.max(1, Math.min(CHUNK_SIZE, stat.size));
-    const buf = Buffer.allocUnsafe(width);
     let offset = 0;
     for (;;) {
       // Fill one whole block (read may return less than asked), never past the size seen at
@@ -55,7 +58,7 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
       let filled = 0;
       while (filled < want) {
         // Small files (most of a burst) are read at once; big ones without blocking the loop.
-        const bytesRead = stat.size <= INLINE_MAX ? readSync(fd, buf, filled, want - filled, offset + filled) : (await readFd(fd, buf, filled, want - filled, offset + filled)).bytesRead;
+        const bytesRead = !pooled ? readSync(fd, buf, filled, want - filled, offset + filled) : (await readFd(fd, buf, filled, want - filled, offset + filled)).bytesRead;
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
@@ -70,9 +73,10 @@ export async function hashFile(root: InstanceRoot, syncPath: string): Promise<Ha
     const now = await root.lstat(syncPath);
     if (now === null || now.ino !== after.ino || !sameStat(now, after)) throw new StillChanging(syncPath);
     const out: HashedFile = { size: after.size, mtimeMs: after.mtimeMs, hash: fileHash(blocks, sha256), blocks };
-    if (offset > 0 && offset <= INLINE_MAX) out.data = buf.subarray(0, offset);
+    if (!pooled && offset > 0) out.data = buf.subarray(0, offset);
     return out;
   } finally {
     closeSync(fd);
+    if (pooled) blockBuffers.give(buf);
   }
 }

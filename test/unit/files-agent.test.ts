@@ -17,6 +17,7 @@ import { createIgnoreMatcher, tempNameFor } from "../../functions/files/ignore.j
 import type { FileUpload, MaterializedItem, PendingFile, PendingPage } from "../../functions/wire/files.js";
 import { Flusher, tempToken } from "../../local-agent/files/assemble.js";
 import { startChunkServer } from "../../local-agent/files/chunk-server.js";
+import { BlockBuffers } from "../../local-agent/files/block-buffers.js";
 import { readLocalBlock } from "../../local-agent/files/blocks.js";
 import { DiskMirror } from "../../local-agent/files/disk-mirror.js";
 import { fetchBlock, httpDownload, type BlockDownload } from "../../local-agent/files/fetch-block.js";
@@ -197,19 +198,58 @@ describe("readLocalBlock", () => {
     const mirror = new DiskMirror();
     mirror.set("a.bin", { size: hashed!.size, mtimeMs: hashed!.mtimeMs, hash: hashed!.hash, blocks: hashed!.blocks });
     const [b0, b1] = hashed!.blocks as [string, string];
-    expect(sha((await readLocalBlock(root, mirror, b1, true))!)).toBe(b1);
+    const pool = new CountingBuffers();
+    expect(sha((await readLocalBlock(root, mirror, b1, pool))!)).toBe(b1);
     // Same size and mtime, other bytes (a tool that keeps the mtime): the stat cannot tell, so a
     // peer gets these bytes (and refuses them by their hash); a local copy looks and finds none.
     const other = Buffer.from(content);
     other[0] = other[0]! ^ 0xff;
     writeFileSync(file, other);
     utimesSync(file, when, when);
-    expect(sha((await readLocalBlock(root, mirror, b0, true))!)).not.toBe(b0);
+    expect(sha((await readLocalBlock(root, mirror, b0, pool))!)).not.toBe(b0);
     expect(await readLocalBlock(root, mirror, b0)).toBeNull();
     // A new mtime: checked for a peer too.
     utimesSync(file, when, when + 5);
-    expect(await readLocalBlock(root, mirror, b0, true)).toBeNull();
-    expect(sha((await readLocalBlock(root, mirror, b1, true))!)).toBe(b1);
+    expect(pool.given).toBe(0);
+    expect(await readLocalBlock(root, mirror, b0, pool)).toBeNull();
+    // The block read and refused went back to the pool; the ones returned are the caller's to give.
+    expect(pool.given).toBe(1);
+    expect(sha((await readLocalBlock(root, mirror, b1, pool))!)).toBe(b1);
+    expect(pool.taken).toBe(4);
+  });
+});
+
+class CountingBuffers extends BlockBuffers {
+  taken = 0;
+  given = 0;
+  override take(): Buffer {
+    this.taken++;
+    return super.take();
+  }
+  override give(buf: Buffer): void {
+    this.given++;
+    super.give(buf);
+  }
+}
+
+describe("BlockBuffers", () => {
+  it("hands a given buffer out again, whole, and keeps no more than it may", () => {
+    const pool = new BlockBuffers(1024, 2);
+    const a = pool.take();
+    expect(a.length).toBe(1024);
+    // A view from its start (a short last block) gives back the whole buffer.
+    pool.give(a.subarray(0, 10));
+    const again = pool.take();
+    expect(again.buffer).toBe(a.buffer);
+    expect(again.length).toBe(1024);
+    // Not its own size, or a view that does not start at 0: not kept.
+    pool.give(Buffer.allocUnsafeSlow(512));
+    pool.give(again.subarray(10));
+    expect(pool.take().buffer).not.toBe(a.buffer);
+    const [x, y, z] = [pool.take(), pool.take(), pool.take()];
+    for (const b of [x, y, z]) pool.give(b);
+    const back = [pool.take(), pool.take(), pool.take()].map((b) => b.buffer);
+    expect(back.filter((b) => b === x.buffer || b === y.buffer || b === z.buffer)).toHaveLength(2);
   });
 });
 
@@ -840,16 +880,20 @@ describe("FolderWatch and files", () => {
 });
 
 describe("chunk server", () => {
-  it("serves verified blocks to the token holder only, and passes wakes on", async () => {
+  it("serves verified blocks to the token holder only, says when each is sent, and passes wakes on", async () => {
     const blocks = new Map([["a".repeat(64), Buffer.from("block")]]);
     const wakes: (PendingPage | null)[] = [];
-    const srv = await startChunkServer({ token: "t".repeat(64), getBlock: async (h) => blocks.get(h) ?? null, onWake: (p) => wakes.push(p), log: () => undefined });
+    const sent: Buffer[] = [];
+    const srv = await startChunkServer({ token: "t".repeat(64), getBlock: async (h) => blocks.get(h) ?? null, sent: (b) => sent.push(b), onWake: (p) => wakes.push(p), log: () => undefined });
     const base = `http://127.0.0.1:${srv.port}`;
     const auth = { authorization: `Bearer ${"t".repeat(64)}` };
     try {
       expect((await fetch(`${base}/chunk/${"a".repeat(64)}`)).status).toBe(403);
       const ok = await fetch(`${base}/chunk/${"a".repeat(64)}`, { headers: auth });
       expect(await ok.text()).toBe("block");
+      // Its buffer may be reused once the whole of it was handed to the socket.
+      await waitFor("the block reported sent", () => sent.length > 0);
+      expect(sent).toEqual([blocks.get("a".repeat(64))]);
       expect((await fetch(`${base}/chunk/${"b".repeat(64)}`, { headers: auth })).status).toBe(404);
       expect((await fetch(`${base}/chunk/nothex`, { headers: auth })).status).toBe(400);
       await fetch(`${base}/wake`, { method: "POST", headers: auth });
