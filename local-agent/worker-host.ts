@@ -73,6 +73,9 @@ export async function startWorkerHost(config: ChildConfig, token: string, onWork
     // Sites are often offline: never fetch Request.cf from workers.cloudflare.com (a 3 s
     // timeout on every start without internet); the worker does not use request.cf.
     cf: false,
+    // Miniflare's entry worker would wrap every response to time it for a request log that goes
+    // nowhere (no logger is set): a block passing through was re-streamed for nothing.
+    logRequests: false,
   };
   const mf = new Miniflare(options);
   const url = await mf.ready;
