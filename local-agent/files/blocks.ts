@@ -16,23 +16,23 @@ const readFd = promisify(read);
 async function readAt(root: InstanceRoot, loc: BlockLocation, buffers: BlockBuffers | undefined): Promise<{ buf: Buffer; asHashed: boolean } | null> {
   const opened = await root.openRead(loc.path);
   if (opened === null) return null;
-  let buf: Buffer | null = null;
   try {
     const { offset, length } = blockRange(opened.stat.size, loc.index);
     if (length === 0) return null;
-    buf = buffers !== undefined && length <= buffers.size ? buffers.take().subarray(0, length) : Buffer.allocUnsafe(length);
+    const buf = buffers !== undefined && length <= buffers.size ? buffers.take().subarray(0, length) : Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
       const { bytesRead } = await readFd(opened.fd, buf, filled, length - filled, offset + filled);
-      if (bytesRead === 0) return null;
+      if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    const read = { buf, asHashed: sameStat(opened.stat, loc) };
-    buf = null;
-    return read;
+    if (filled < length) {
+      buffers?.give(buf);
+      return null;
+    }
+    return { buf, asHashed: sameStat(opened.stat, loc) };
   } finally {
     closeSync(opened.fd);
-    if (buf !== null) buffers?.give(buf);
   }
 }
 
