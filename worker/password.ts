@@ -1,9 +1,7 @@
 /** Superadmin password hashing: PBKDF2-SHA-256 via WebCrypto (the same in workerd and Node). */
-const ITERATIONS = 210_000;
+import { fromHex, toHex } from "../functions/util/hex.js";
 
-function hex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+const ITERATIONS = 210_000;
 
 async function derive(password: string, salt: Uint8Array<ArrayBuffer>, iterations: number): Promise<ArrayBuffer> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
@@ -13,14 +11,14 @@ async function derive(password: string, salt: Uint8Array<ArrayBuffer>, iteration
 /** "pbkdf2-sha256$iterations$salt$hash", so the cost can rise later without breaking old hashes. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = crypto.getRandomValues(new Uint8Array(16));
-  return `pbkdf2-sha256$${ITERATIONS}$${hex(salt)}$${hex(await derive(password, salt, ITERATIONS))}`;
+  return `pbkdf2-sha256$${ITERATIONS}$${toHex(salt)}$${toHex(await derive(password, salt, ITERATIONS))}`;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, iter, saltHex, hashHex] = stored.split("$");
   if (scheme !== "pbkdf2-sha256" || !iter || !saltHex || !hashHex) return false;
-  const salt: Uint8Array<ArrayBuffer> = new Uint8Array(saltHex.match(/../g)!.map((h) => parseInt(h, 16)));
-  const actual = hex(await derive(password, salt, Number(iter)));
+  const salt = fromHex(saltHex);
+  const actual = toHex(await derive(password, salt, Number(iter)));
   let diff = actual.length ^ hashHex.length;
   for (let i = 0; i < Math.min(actual.length, hashHex.length); i++) diff |= actual.charCodeAt(i) ^ hashHex.charCodeAt(i);
   return diff === 0;

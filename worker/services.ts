@@ -9,6 +9,7 @@ import type { LibSQLDatabase } from "drizzle-orm/libsql";
 import { eq } from "drizzle-orm";
 import type { SqlDb } from "../functions/db/port.js";
 import type { EngineContext } from "../functions/db/engine.js";
+import { toHex } from "../functions/util/hex.js";
 import { parseEnv, type Config } from "./env.js";
 import { settledWithin } from "./shared.js";
 import { clientDb } from "./sync/sql-port.js";
@@ -98,7 +99,7 @@ async function build(config: Config, startedAt: number): Promise<Services> {
 
 async function ensureSiteId(db: LibSQLDatabase<typeof schema>, now: number): Promise<string> {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
-  const fresh = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const fresh = toHex(bytes);
   await db.insert(schema.site).values({ key: "self", siteId: fresh, createdAt: now }).onConflictDoNothing();
   const row = await db.select().from(schema.site).where(eq(schema.site.key, "self")).get();
   if (!row) throw new Error("site identity missing after insert");

@@ -5,6 +5,8 @@
  * disk under the old name). Hashing itself is the shells' business (node:crypto in the agent,
  * WebCrypto in the worker).
  */
+import { fromHex } from "../util/hex.js";
+
 export const CHUNK_SIZE = 1024 * 1024;
 
 /** 1 TiB: far beyond any instance folder, but bounds what a peer can make us allocate. */
@@ -46,10 +48,6 @@ export function blockRange(size: number, index: number): { offset: number; lengt
   return { offset, length: Math.max(0, Math.min(CHUNK_SIZE, size - offset)) };
 }
 
-function hexBytes(hex: string, out: Uint8Array, at: number): void {
-  for (let i = 0; i < hex.length; i += 2) out[at + i / 2] = parseInt(hex.slice(i, i + 2), 16);
-}
-
 /**
  * A file's hash. A file of at most one block: the SHA-256 of its bytes, which is its block's hash
  * (EMPTY_SHA256 for none). A longer one: the SHA-256 of its blocks' 32-byte digests in order, as
@@ -61,7 +59,7 @@ function hexBytes(hex: string, out: Uint8Array, at: number): void {
 export function fileHash<R extends string | Promise<string>>(blocks: readonly string[], sha256: (bytes: Uint8Array) => R): string | R {
   if (blocks.length <= 1) return blocks[0] ?? EMPTY_SHA256;
   const digests = new Uint8Array(32 * blocks.length);
-  blocks.forEach((b, i) => hexBytes(b, digests, 32 * i));
+  blocks.forEach((b, i) => digests.set(fromHex(b), 32 * i));
   return sha256(digests);
 }
 

@@ -1,6 +1,7 @@
 /**
- * A file's hash from its blocks (fileHash), and the one-time conversion of manifests written when
- * a file of several blocks was named by the SHA-256 of all its bytes.
+ * A file's hash from its blocks (fileHash), the hex helpers under it and the password hashes that
+ * share them, and the one-time conversion of manifests written when a file of several blocks was
+ * named by the SHA-256 of all its bytes.
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,7 +10,9 @@ import path from "node:path";
 import { createClient, type Client } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EMPTY_SHA256, fileHash } from "../../functions/files/chunks.js";
+import { fromHex, toHex } from "../../functions/util/hex.js";
 import { hashFitsBlocks, sha256Hex } from "../../worker/files/sha256.js";
+import { hashPassword, verifyPassword } from "../../worker/password.js";
 import { convertFileHashes } from "../../worker/state/file-hashes.js";
 import { migrate } from "../../worker/state/migrate.js";
 
@@ -17,6 +20,26 @@ const sha = (b: Uint8Array | string) => createHash("sha256").update(b).digest("h
 const B1 = sha("block one");
 const B2 = sha("block two");
 const B3 = sha("block three");
+
+describe("hex", () => {
+  it("writes bytes as lowercase hex, two digits each, and reads them back", () => {
+    expect(toHex(new Uint8Array([0, 1, 0xab, 0xff]))).toBe("0001abff");
+    expect(toHex(new Uint8Array([0xde, 0xad]).buffer)).toBe("dead");
+    expect([...fromHex("0001abff")]).toEqual([0, 1, 0xab, 0xff]);
+    expect(toHex(fromHex(B1))).toBe(B1);
+    expect(fromHex("")).toHaveLength(0);
+  });
+});
+
+describe("password hashes (hex salt and hash)", () => {
+  it("verify the password they were made from, and nothing else", async () => {
+    const stored = await hashPassword("pit crew 2026");
+    expect(stored).toMatch(/^pbkdf2-sha256\$210000\$[0-9a-f]{32}\$[0-9a-f]{64}$/);
+    expect(await verifyPassword("pit crew 2026", stored)).toBe(true);
+    expect(await verifyPassword("pit crew 2025", stored)).toBe(false);
+    expect(await verifyPassword("pit crew 2026", "md5$1$00$00")).toBe(false);
+  });
+});
 
 describe("fileHash", () => {
   it("is the block's hash for one block, the empty hash for none, and the SHA-256 of the digests for more", async () => {

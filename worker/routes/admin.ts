@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { eq, sql } from "drizzle-orm";
 import { readClock } from "../../functions/db/engine.js";
+import { toHex } from "../../functions/util/hex.js";
 import { AddPeerSchema, PasswordSchema, PeerAddressesSchema, type PeerView } from "../../functions/wire/admin.js";
 import type { AppEnv } from "../app.js";
 import { requireLocal } from "../auth.js";
@@ -69,7 +70,7 @@ export function adminRoutes(): Hono<AppEnv> {
       const body = await jsonBody(c, AddPeerSchema, MAX_ADMIN_BODY);
       const existing = await s.db.select().from(peers).where(eq(peers.url, body.url)).get();
       if (existing) fail(409, "exists", `${body.url} is already a peer (id ${existing.id})`);
-      const id = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const id = toHex(crypto.getRandomValues(new Uint8Array(4)));
       await s.db.insert(peers).values({ id, url: body.url, name: body.name ?? null, addedAt: Date.now() });
       await logEvent(s, "info", "peer", `added peer ${body.name ?? body.url} (${body.url})`);
       const row = (await s.db.select().from(peers).where(eq(peers.id, id)).get())!;
