@@ -6,13 +6,13 @@
  * by an interrupted transfer is reused: blocks already in it are re-verified and kept.
  */
 import { createHash } from "node:crypto";
-import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, open, read, writev, writevSync, type Stats } from "node:fs";
+import { closeSync, constants, fdatasync, fstatSync, fsync, ftruncateSync, open, read, write, writeSync, type Stats } from "node:fs";
 import { promisify } from "node:util";
 import { blockRange, fileHash } from "../../functions/files/chunks.js";
 import type { Blobs, PendingFile } from "../../functions/wire/files.js";
 import { readLocalBlock } from "./blocks.js";
 import type { DiskMirror } from "./disk-mirror.js";
-import { fetchBlock, piecesLength, type BlockDownload, type FetchStats, type PeerRef, type Pieces } from "./fetch-block.js";
+import { fetchBlock, httpDownload, type BlockDownload, type FetchStats, type PeerRef } from "./fetch-block.js";
 import { sha256 } from "./hash-file.js";
 import type { InstanceRoot } from "./safe-fs.js";
 import { mapLimit } from "./map-limit.js";
@@ -36,7 +36,7 @@ const BLOCKS_AT_ONCE = 8;
 const SYNC_WRITE_MAX = 64 * 1024;
 const openAt = promisify(open);
 const readAt = promisify(read);
-const writevAt = promisify(writev);
+const writeAt = promisify(write);
 const fsyncAt = promisify(fsync);
 const fdatasyncAt = promisify(fdatasync);
 /**
@@ -85,13 +85,18 @@ export async function assembleFile(temp: string, f: PendingFile & { hash: string
             return;
           }
         }
-        const block = await findBlock(src, b);
-        if (block === null || piecesLength(block) !== length) {
+        const found = await findBlock(src, b);
+        if (found === null || found.block.length !== length) {
           missing++;
+          if (found !== null) found.release?.(found.block);
           return;
         }
-        if (length <= SYNC_WRITE_MAX) writevSync(fd, block, offset);
-        else await writevAt(fd, block, offset);
+        try {
+          if (length <= SYNC_WRITE_MAX) writeSync(fd, found.block, 0, length, offset);
+          else await writeAt(fd, found.block, 0, length, offset);
+        } finally {
+          found.release?.(found.block);
+        }
         flusher.wrote(length);
       },
     );
@@ -144,25 +149,30 @@ export class Flusher {
   }
 }
 
-/** Block `hash` from the fastest place that has it (counted in the stats), or null. */
-async function findBlock(src: AssembleSources, hash: string): Promise<Pieces | null> {
+/**
+ * Block `hash` from the fastest place that has it (counted in the stats), or null; `release`
+ * gives a downloaded block's buffer back once it is written.
+ */
+async function findBlock(src: AssembleSources, hash: string): Promise<{ block: Buffer; release?: (b: Buffer) => void } | null> {
   const inline = inlineBlock(src.blobs, hash);
   if (inline !== null) {
     src.stats.inline++;
-    return inline;
+    return { block: inline };
   }
   const local = await readLocalBlock(src.root, src.mirror, hash);
   if (local !== null) {
     src.stats.local++;
-    return [local];
+    return { block: local };
   }
-  return fetchBlock(src.peers, hash, src.stats, src.download);
+  const download = src.download ?? httpDownload;
+  const block = await fetchBlock(src.peers, hash, src.stats, download);
+  return block === null ? null : { block, release: (b) => download.release?.(b) };
 }
 
 /** A small file's bytes handed over with a wake, if they are what they claim to be. */
-function inlineBlock(blobs: Blobs | undefined, hash: string): Pieces | null {
+function inlineBlock(blobs: Blobs | undefined, hash: string): Buffer | null {
   const b64 = blobs?.[hash];
   if (b64 === undefined) return null;
   const buf = Buffer.from(b64, "base64");
-  return sha256(buf) === hash ? [buf] : null;
+  return sha256(buf) === hash ? buf : null;
 }

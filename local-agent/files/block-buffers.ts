@@ -12,7 +12,7 @@ export class BlockBuffers {
 
   constructor(
     readonly size = CHUNK_SIZE,
-    private readonly keep = 16,
+    private readonly keep = 64,
   ) {}
 
   take(): Buffer {

@@ -20,7 +20,7 @@ import { startChunkServer } from "../../local-agent/files/chunk-server.js";
 import { BlockBuffers } from "../../local-agent/files/block-buffers.js";
 import { readLocalBlock } from "../../local-agent/files/blocks.js";
 import { DiskMirror } from "../../local-agent/files/disk-mirror.js";
-import { fetchBlock, httpDownload, type BlockDownload } from "../../local-agent/files/fetch-block.js";
+import type { BlockDownload } from "../../local-agent/files/fetch-block.js";
 import { hashFile, StillChanging } from "../../local-agent/files/hash-file.js";
 import { Materializer } from "../../local-agent/files/materializer.js";
 import { OnChangeHook } from "../../local-agent/files/on-change.js";
@@ -87,11 +87,12 @@ function pendingFor(p: string, content: Buffer, over: Partial<PendingFile> = {})
 /** A peer serving blocks from `store` (or whatever `serve` says), counting requests. */
 function fakePeer(store: Map<string, Buffer>, serve?: (hash: string) => Buffer | undefined) {
   const counter = { requests: 0 };
-  const download: BlockDownload = async (url) => {
-    counter.requests++;
-    const hash = new URL(url).searchParams.get("hash") ?? "";
-    const b = serve ? serve(hash) : store.get(hash);
-    return b === undefined ? null : [b];
+  const download: BlockDownload = {
+    get: async (url) => {
+      counter.requests++;
+      const hash = new URL(url).searchParams.get("hash") ?? "";
+      return (serve ? serve(hash) : store.get(hash)) ?? null;
+    },
   };
   return { download, counter };
 }
@@ -277,11 +278,13 @@ describe("Materializer", () => {
     const blocks = blocksOf(content);
     const asked: number[] = [];
     const slow = gate();
-    const download: BlockDownload = async (url) => {
-      const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
-      asked.push(i);
-      if (i === 0) await slow.shut;
-      return [content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)];
+    const download: BlockDownload = {
+      get: async (url) => {
+        const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
+        asked.push(i);
+        if (i === 0) await slow.shut;
+        return content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+      },
     };
     const { m, materialized } = await materializer(dir, [pendingFor("big.bin", content)], download);
     m.wake();
@@ -304,11 +307,13 @@ describe("Materializer", () => {
     for (const f of [...small, ...large]) blocksOf(f.content).forEach((h, block) => byBlock.set(h, { ...f, block }));
     const out = new Set<string>();
     const held = gate();
-    const download: BlockDownload = async (url) => {
-      const f = byBlock.get(new URL(url).searchParams.get("hash") ?? "")!;
-      out.add(f.name);
-      await held.shut;
-      return [f.content.subarray(f.block * CHUNK_SIZE, (f.block + 1) * CHUNK_SIZE)];
+    const download: BlockDownload = {
+      get: async (url) => {
+        const f = byBlock.get(new URL(url).searchParams.get("hash") ?? "")!;
+        out.add(f.name);
+        await held.shut;
+        return f.content.subarray(f.block * CHUNK_SIZE, (f.block + 1) * CHUNK_SIZE);
+      },
     };
     const { m, materialized } = await materializer(dir, [...small, ...large].map((f) => pendingFor(f.name, f.content)), download);
     m.wake();
@@ -377,10 +382,12 @@ describe("Materializer", () => {
     for (let i = 0; i < 40; i++) content.writeUInt32BE(i, i * CHUNK_SIZE);
     const blocks = blocksOf(content);
     const asked = new Set<number>();
-    const download: BlockDownload = async (url) => {
-      const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
-      asked.add(i);
-      return i === 0 ? null : [content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)];
+    const download: BlockDownload = {
+      get: async (url) => {
+        const i = blocks.indexOf(new URL(url).searchParams.get("hash") ?? "");
+        asked.add(i);
+        return i === 0 ? null : content.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+      },
     };
     const { m, materialized } = await materializer(dir, [pendingFor("big.bin", content)], download);
     m.wake();
@@ -903,62 +910,6 @@ describe("chunk server", () => {
       expect(srv.stats).toMatchObject({ chunks: 1, misses: 1 });
     } finally {
       await srv.close();
-    }
-  });
-});
-
-describe("block download", () => {
-  it("takes a block with or without a length, refuses oversize and non-200 answers, and skips a peer that sends wrong bytes", async () => {
-    const block = bytes(3 * 64 * 1024 + 17, 5);
-    const server = createServer((req, res) => {
-      const url = new URL(req.url ?? "/", "http://x");
-      // The first path segment says how to answer (a peer's URL can carry a path).
-      const kind = url.pathname.split("/")[1];
-      if (kind === "sized") return void res.writeHead(200, { "content-length": block.length }).end(block);
-      if (kind === "chunked") {
-        // No length: written in pieces, sent chunked.
-        res.writeHead(200);
-        for (let at = 0; at < block.length; at += 50_000) res.write(block.subarray(at, at + 50_000));
-        return void res.end();
-      }
-      if (kind === "wrong") return void res.writeHead(200).end(bytes(1000, 6));
-      if (kind === "noisy") return void res.writeHead(500).end(bytes(1024 * 1024, 7));
-      if (kind === "cut") {
-        res.writeHead(200, { "content-length": block.length });
-        res.write(block.subarray(0, 1000));
-        return void setTimeout(() => res.destroy(), 20);
-      }
-      res.writeHead(404, { "content-type": "application/json" }).end('{"error":"no such block"}');
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    // Compared by hash: toEqual walks a Buffer byte by byte.
-    const hashOf = (p: readonly Buffer[] | null) => (p === null ? null : sha(Buffer.concat(p)));
-    try {
-      expect(hashOf(await httpDownload(`${base}/sized`, CHUNK_SIZE))).toBe(sha(block));
-      expect(hashOf(await httpDownload(`${base}/chunked`, CHUNK_SIZE))).toBe(sha(block));
-      expect(await httpDownload(`${base}/sized`, block.length - 1)).toBeNull();
-      await expect(httpDownload(`${base}/chunked`, block.length - 1)).rejects.toThrow(/more than/);
-      expect(await httpDownload(`${base}/missing`, CHUNK_SIZE)).toBeNull();
-      // An error answer with a long body (read only up to 64 KiB).
-      expect(await httpDownload(`${base}/noisy`, CHUNK_SIZE)).toBeNull();
-      await expect(httpDownload(`${base}/cut`, CHUNK_SIZE)).rejects.toThrow();
-      // The connection of an answer drained above is still good for the next.
-      expect(hashOf(await httpDownload(`${base}/sized`, CHUNK_SIZE))).toBe(sha(block));
-
-      // fetchBlock: every peer is asked in turn; bad bytes are counted and skipped.
-      const stats = { network: 0, bytes: 0, corrupt: 0 };
-      const peerAt = (kind: string) => ({ url: `${base}/${kind}`, site: null });
-      const got = await fetchBlock([peerAt("missing"), peerAt("wrong"), peerAt("cut"), peerAt("chunked")], sha(block), stats);
-      expect(hashOf(got)).toBe(sha(block));
-      expect(stats).toEqual({ network: 1, bytes: block.length, corrupt: 1 });
-      expect(await fetchBlock([peerAt("wrong"), { url: "http://127.0.0.1:1", site: null }], sha(block), stats)).toBeNull();
-      expect(stats.corrupt).toBe(2);
-    } finally {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
     }
   });
 });
