@@ -3,7 +3,6 @@
  * of functions/files/merge.ts, in one transaction, each change under a new local sequence so it
  * is forwarded to our other peers (A ↔ B ↔ C converges when A and C are not peers).
  */
-import type { InStatement } from "@libsql/client/web";
 import { createIgnoreMatcher } from "../../functions/files/ignore.js";
 import { versionOf } from "../../functions/files/local-change.js";
 import { mergeBatch } from "../../functions/files/merge.js";
@@ -12,7 +11,7 @@ import type { FileApplyResult, FileEntry, PendingFile } from "../../functions/wi
 import type { Services } from "../services.js";
 import { folderRevivals } from "./folders.js";
 import { hashFitsBlocks } from "./sha256.js";
-import { FileClock, putVersionStmt, readMetaAndRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
+import { FileClock, ManifestWrites, readMetaAndRows, writeFiles, writeMetaStmts, type ManifestRow } from "./store.js";
 
 /** Built-in exclusions only: .syncignore lives on the agent's disk, which applies it when writing. */
 const builtins = createIgnoreMatcher(null);
@@ -58,7 +57,7 @@ export async function applyFiles(s: Services, from: string, entries: readonly Fi
       writes.set(r.path, r);
     }
     const received = new Set<FileVersion>(accepted);
-    const stmts: InStatement[] = [];
+    const manifest = new ManifestWrites();
     const pending: PendingFile[] = [];
     for (const w of writes.values()) {
       const old = before.get(w.path);
@@ -67,13 +66,13 @@ export async function applyFiles(s: Services, from: string, entries: readonly Fi
       // Taken as sent: the sender has exactly this version, so pushing it back would be an echo.
       const heldBy = received.has(w) ? [from, ...also.filter((x) => x !== from && x !== s.siteId)] : [];
       const seq = clock.nextSeq();
-      stmts.push(putVersionStmt(w, seq, source, heldBy));
+      manifest.version(w, seq, source, heldBy);
       if (diskKey(w) !== (old?.diskHash ?? null)) {
         pending.push(pendingFileOf({ ...w, seq, source, heldBy, error: null, diskHash: old?.diskHash ?? null, diskSize: old?.diskSize ?? null, diskMtimeMs: old?.diskMtimeMs ?? null }));
       }
     }
     // The clock moves even when nothing was written, so later local edits stamp after what we saw.
-    await finish([...stmts, ...writeMetaStmts(meta)]);
+    await finish([...manifest.statements(), ...writeMetaStmts(meta)]);
     return { applied: writes.size, unchanged: merged.unchanged, conflicts: merged.conflicts, refused, pending };
   });
 }
