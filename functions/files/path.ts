@@ -24,26 +24,35 @@ const WINDOWS_DEVICE = /^(con|prn|aux|nul|conin\$|conout\$|com[1-9¹²³]|lpt[1-
 
 export function utf8ByteLength(s: string): number {
   let n = 0;
-  for (const ch of s) {
-    const cp = ch.codePointAt(0) ?? 0;
-    n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // A surrogate pair is one 4-byte character in two units: 2 bytes each.
+    n += c < 0x80 ? 1 : c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 2 : 3;
   }
   return n;
 }
+
+/** Printable ASCII: no control characters, nothing to normalise, a byte per character. Most paths are. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 function describeChar(ch: string): string {
   return "U+" + (ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
 }
 
-function checkSegment(seg: string): string | null {
+/** The longest Windows device name ("conout$"): a longer stem is none. */
+const DEVICE_MAX = 7;
+
+function checkSegment(seg: string, ascii: boolean): string | null {
   if (seg === "") return "empty path segment (\"//\")";
   if (seg === ".") return "\".\" segment";
   if (seg === "..") return "\"..\" segment";
   if (seg.endsWith(".")) return `segment ${JSON.stringify(seg)} ends with a dot`;
   if (seg.endsWith(" ")) return `segment ${JSON.stringify(seg)} ends with a space`;
-  const stem = seg.split(".")[0]?.replace(/ +$/, "") ?? "";
-  if (WINDOWS_DEVICE.test(stem)) return `segment ${JSON.stringify(seg)} is a Windows device name`;
-  if (utf8ByteLength(seg) > MAX_SEGMENT_BYTES) {
+  const dot = seg.indexOf(".");
+  let stemEnd = dot < 0 ? seg.length : dot;
+  while (stemEnd > 0 && seg.charCodeAt(stemEnd - 1) === 0x20) stemEnd--;
+  if (stemEnd <= DEVICE_MAX && WINDOWS_DEVICE.test(seg.slice(0, stemEnd))) return `segment ${JSON.stringify(seg)} is a Windows device name`;
+  if ((ascii ? seg.length : utf8ByteLength(seg)) > MAX_SEGMENT_BYTES) {
     return `segment longer than ${MAX_SEGMENT_BYTES} UTF-8 bytes`;
   }
   return null;
@@ -59,10 +68,13 @@ export function checkSyncPath(p: string): SyncPathResult {
   if (typeof p !== "string") return no("path is not a string");
   if (p === "") return no("empty path");
   if (p.length > MAX_RAW_LENGTH) return no(`path longer than ${MAX_PATH_BYTES} UTF-8 bytes`);
-  if (LONE_SURROGATE.test(p)) return no("invalid UTF-16 (lone surrogate)");
-  const ctl = CONTROL.exec(p);
-  if (ctl) return no(`control character ${describeChar(ctl[0])}`);
-  const path = p.normalize("NFC");
+  const ascii = PRINTABLE_ASCII.test(p);
+  if (!ascii) {
+    if (LONE_SURROGATE.test(p)) return no("invalid UTF-16 (lone surrogate)");
+    const ctl = CONTROL.exec(p);
+    if (ctl) return no(`control character ${describeChar(ctl[0])}`);
+  }
+  const path = ascii ? p : p.normalize("NFC");
   if (/^[\\/]{2}/.test(path)) return no("UNC path");
   if (path.startsWith("/") || path.startsWith("\\")) return no("absolute path");
   if (/^[A-Za-z]:/.test(path)) return no("drive letter");
@@ -70,9 +82,9 @@ export function checkSyncPath(p: string): SyncPathResult {
   const bad = WINDOWS_FORBIDDEN.exec(path);
   if (bad) return no(`character ${JSON.stringify(bad[0])} is not allowed in file names`);
   if (path.endsWith("/")) return no("trailing slash");
-  if (utf8ByteLength(path) > MAX_PATH_BYTES) return no(`path longer than ${MAX_PATH_BYTES} UTF-8 bytes`);
+  if ((ascii ? path.length : utf8ByteLength(path)) > MAX_PATH_BYTES) return no(`path longer than ${MAX_PATH_BYTES} UTF-8 bytes`);
   for (const seg of path.split("/")) {
-    const why = checkSegment(seg);
+    const why = checkSegment(seg, ascii);
     if (why) return no(why);
   }
   return { ok: true, path };

@@ -60,6 +60,7 @@ const HOSTILE: [string, string][] = [
   ["lpt9.txt", "device"],
   ["COM¹", "device"],
   ["con .txt", "device"],
+  ["a/conout$          .log", "device"],
   ["CONIN$", "device"],
   ["dir/x.", "dot"],
   ["dir./x", "dot"],
