@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, isPortFree } from "../local-agent/ports.js";
-import { retryStale } from "../local-agent/http.js";
+import { retryRefused, retryStale } from "../local-agent/http.js";
 import { commandLine } from "../local-agent/procs.js";
 import { sleep, waitFor } from "./wait.js";
 
@@ -140,8 +140,9 @@ export class RunningSite {
       });
     let res: Response;
     try {
-      // Every call made here is safe to repeat (adding a known peer answers 409).
-      res = await retryStale(once);
+      // Every call made here is safe to repeat (adding a known peer answers 409). A site that
+      // restarts its idle, bloated workerd refuses connections for ~0.3 s (B7 met one).
+      res = await retryRefused(() => retryStale(once));
     } catch (err) {
       const cause = causeOf(err);
       const why = cause.code || cause.message ? ` (${[cause.code, cause.message].filter(Boolean).join(" ")})` : "";

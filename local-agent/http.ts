@@ -55,6 +55,31 @@ function isStaleConnection(err: unknown): boolean {
   return code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE";
 }
 
+function isRefused(err: unknown): boolean {
+  return (err as { cause?: { code?: unknown } }).cause?.code === "ECONNREFUSED";
+}
+
+/** How long a running site's port may refuse connections: workerd restarting (~0.3 s, workerd-recycle.ts) or the launcher restarting the worker. */
+const REFUSED_FOR_MS = 3_000;
+const REFUSED_RETRY_MS = 100;
+
+/**
+ * Runs `call` again while the connection is refused (the request never left, so any call may be
+ * repeated), for up to `forMs`: for callers that know the site is running, so that a request
+ * landing in a restart of its worker does not fail.
+ */
+export async function retryRefused<T>(call: () => Promise<T>, forMs = REFUSED_FOR_MS): Promise<T> {
+  const until = Date.now() + forMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isRefused(err) || Date.now() + REFUSED_RETRY_MS > until || attempt * REFUSED_RETRY_MS > forMs) throw err;
+      await new Promise((r) => setTimeout(r, REFUSED_RETRY_MS));
+    }
+  }
+}
+
 /**
  * Runs `call`, and once more on a fresh connection when it failed on a stale one (workerd closes
  * an idle kept-alive connection just as it may be reused). Only for calls that are safe to repeat.

@@ -2,7 +2,7 @@
  * How a CLI command reaches its running site: runtime.json says where it listens, the admin
  * token proves we are local. Failures become CommandError (one line, exit 1).
  */
-import { callLocal, type LocalResponse, type LocalTarget } from "../http.js";
+import { callLocal, retryRefused, type LocalResponse, type LocalTarget } from "../http.js";
 import { isAlive } from "../procs.js";
 import { readAdminToken, readRuntime, dataFiles, type RuntimeInfo } from "../runtime.js";
 
@@ -33,7 +33,8 @@ export function openSite(data: string): SiteHandle {
     target,
     call: async (method, pathname, body) => {
       try {
-        return await callLocal(target, method, pathname, body, 15_000);
+        // The site is running: a refused connection is its worker restarting, for a moment.
+        return await retryRefused(() => callLocal(target, method, pathname, body, 15_000));
       } catch (err) {
         const cause = (err as Error & { cause?: { code?: string } }).cause?.code;
         throw new CommandError(

@@ -142,6 +142,8 @@ class Connection {
     this.keepAlive = status[1] === "1" ? connection !== "close" : connection === "keep-alive";
     this.ok = code === 200;
     this.framing = framingOf(headers);
+    // A body that ends with the connection leaves nothing to keep.
+    if (this.framing.kind === "close") this.keepAlive = false;
     const max = this.exchange?.max ?? 0;
     if (this.framing.kind === "length" && this.framing.left > (this.ok ? max : ERROR_BODY_MAX)) {
       // Too big to take (a 200) or to read off (an error): not from this peer, and not on this connection.
@@ -154,7 +156,6 @@ class Connection {
       this.body = size <= this.buffers.size ? this.buffers.take().subarray(0, size) : Buffer.allocUnsafe(size);
       this.filled = 0;
     } else if (this.framing.kind === "close") {
-      this.keepAlive = false;
       this.finish(null);
       return;
     }

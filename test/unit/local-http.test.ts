@@ -1,8 +1,8 @@
-/** local-agent/http.ts: one retry when the kept-alive connection was closed under the request, none otherwise. */
+/** local-agent/http.ts: one retry when the kept-alive connection was closed under the request; retries while a restarting site refuses; none otherwise. */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { callLocal, retryStale } from "../../local-agent/http.js";
+import { callLocal, retryRefused, retryStale } from "../../local-agent/http.js";
 
 let server: Server | null = null;
 
@@ -49,6 +49,57 @@ describe("retryStale", () => {
       }),
     ).rejects.toThrow("HTTP 500");
     expect(calls).toBe(1);
+  });
+});
+
+describe("retryRefused", () => {
+  /** A port nobody listens on (yet): one a server just gave back. */
+  async function freePort(): Promise<number> {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    return port;
+  }
+
+  it("waits out a site whose port opens a moment later (its worker restarting)", async () => {
+    const port = await freePort();
+    let calls = 0;
+    const opening = setTimeout(() => {
+      server = createServer((_req, res) => res.end("back"));
+      server.listen(port, "127.0.0.1");
+    }, 300);
+    try {
+      const res = await retryRefused(() => {
+        calls++;
+        return fetch(`http://127.0.0.1:${port}/`);
+      });
+      expect(await res.text()).toBe("back");
+      expect(calls).toBeGreaterThan(1);
+    } finally {
+      clearTimeout(opening);
+    }
+  });
+
+  it("gives up once the window is over, and never repeats other failures", async () => {
+    const port = await freePort();
+    let calls = 0;
+    await expect(
+      retryRefused(() => {
+        calls++;
+        return fetch(`http://127.0.0.1:${port}/`);
+      }, 250),
+    ).rejects.toThrow(/fetch failed/);
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(calls).toBeLessThanOrEqual(3);
+    let others = 0;
+    await expect(
+      retryRefused(async () => {
+        others++;
+        throw new Error("HTTP 500");
+      }),
+    ).rejects.toThrow("HTTP 500");
+    expect(others).toBe(1);
   });
 });
 
