@@ -187,7 +187,6 @@ export class ManifestWrites {
   /** What the agent says is on disk at `path` now. */
   disk(path: string, disk: DiskFacts): void {
     this.errors.delete(path);
-    this.disks.delete(path);
     this.disks.set(path, [path, disk.hash, disk.size, disk.mtimeMs]);
   }
 
